@@ -1,0 +1,86 @@
+"""The codec: Python source <-> action ids, exact on canonical form (`ast.unparse` style)."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from functools import lru_cache
+from importlib import resources
+
+from astgen.codec.actions import SPECIALS, ActionCodec, ActionVocabulary
+from astgen.codec.gnode import GNode
+from astgen.codec.lower import lift, lower
+from astgen.codec.source import decode_source_bytes, parse_source, read_source
+from astgen.errors import GrammarError
+from astgen.grammar import load as load_grammar
+from astgen.grammar.pieces import PieceVocabulary
+
+__all__ = [
+    "SPECIALS",
+    "ActionCodec",
+    "ActionVocabulary",
+    "Codec",
+    "GNode",
+    "decode",
+    "decode_source_bytes",
+    "default_codec",
+    "encode",
+    "load_pieces",
+    "parse_source",
+    "read_source",
+]
+
+
+@lru_cache(maxsize=4)
+def load_pieces(language: str = "python") -> PieceVocabulary:
+    """The shipped piece vocabulary of a language."""
+    text = (resources.files("astgen.grammars") / f"{language}.pieces.json").read_text(encoding="utf-8")
+    return PieceVocabulary.from_json(text)
+
+
+class Codec:
+    """Source text <-> action ids for one grammar and piece vocabulary."""
+
+    def __init__(self, actions: ActionCodec):
+        self.actions = actions
+        self.grammar = actions.grammar
+        self.vocab = actions.vocab
+
+    def encode_tree(self, tree: ast.Module, filename: str = "<source>") -> list[int]:
+        try:
+            return self.actions.encode(lower(tree))
+        except GrammarError as e:
+            raise GrammarError(f"{filename}: {e}") from None
+
+    def encode(self, source: str, filename: str = "<source>") -> list[int]:
+        """Action ids for `source`; raises SourceSyntaxError (file:line:col) if it does not parse."""
+        return self.encode_tree(parse_source(source, filename), filename)
+
+    def decode_tree(self, actions: list[int]) -> ast.Module:
+        return lift(self.actions.decode(list(actions)))
+
+    def decode(self, actions: list[int]) -> str:
+        """Canonical source for a complete action sequence."""
+        tree = self.decode_tree(actions)
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(limit, 20000))
+        try:
+            return ast.unparse(tree)
+        finally:
+            sys.setrecursionlimit(limit)
+
+
+@lru_cache(maxsize=4)
+def default_codec(language: str = "python") -> Codec:
+    """The codec for the shipped grammar and pieces."""
+    return Codec(ActionCodec(load_grammar(language), load_pieces(language)))
+
+
+def encode(source: str, filename: str = "<source>") -> list[int]:
+    """Encode Python source with the shipped Python grammar."""
+    return default_codec().encode(source, filename)
+
+
+def decode(actions: list[int]) -> str:
+    """Decode action ids with the shipped Python grammar."""
+    return default_codec().decode(actions)

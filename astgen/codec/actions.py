@@ -1,0 +1,252 @@
+"""Grammar-driven translation between grammar trees (`GNode`) and action ids.
+
+The action sequence is the pre-order walk the matcher's pushdown automaton follows:
+a constructor action expands a nonterminal; `<stop>` ends a list or declines an optional;
+`<more>` opens a terminal element of a list/optional; pieces spell a terminal and `<end>` closes
+it; `<close>` leaves a scope (constructors marked @scope); `<eos>` ends the program."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from astgen.codec.gnode import GNode, GValue
+from astgen.errors import GrammarError
+from astgen.grammar.ir import Grammar, Nonterminal, Segment, Terminal
+from astgen.grammar.pieces import PieceVocabulary
+
+__all__ = ["SPECIALS", "ActionCodec", "ActionVocabulary"]
+
+EOS, CLOSE, MORE, STOP, END = 0, 1, 2, 3, 4
+SPECIALS = ("<eos>", "<close>", "<more>", "<stop>", "<end>")
+
+
+@dataclass(frozen=True)
+class ActionVocabulary:
+    """Action ids: specials, then constructors (sorted), then pieces (union over groups)."""
+
+    constructors: tuple[str, ...]
+    pieces: tuple[bytes, ...]
+
+    @property
+    def ctor_base(self) -> int:
+        return len(SPECIALS)
+
+    @property
+    def piece_base(self) -> int:
+        return len(SPECIALS) + len(self.constructors)
+
+    def __len__(self) -> int:
+        return self.piece_base + len(self.pieces)
+
+    def ctor_id(self, name: str) -> int:
+        return self.ctor_base + self._ctor_index[name]
+
+    @property
+    def _ctor_index(self) -> dict[str, int]:
+        cache = self.__dict__.get("_ci")
+        if cache is None:
+            cache = {n: i for i, n in enumerate(self.constructors)}
+            object.__setattr__(self, "_ci", cache)
+        return cache
+
+    def name(self, action: int) -> str:
+        """A readable name for an action id."""
+        if action < self.ctor_base:
+            return SPECIALS[action]
+        if action < self.piece_base:
+            return self.constructors[action - self.ctor_base]
+        return repr(self.pieces[action - self.piece_base])
+
+
+class ActionCodec:
+    """Encodes grammar trees to action ids and decodes them back, driven by the grammar."""
+
+    def __init__(self, grammar: Grammar, pieces: PieceVocabulary):
+        self.grammar = grammar
+        self.pieces = pieces
+        self.vocab = ActionVocabulary(grammar.constructor_names, pieces.pieces)
+        self._ctor_ids = {n: self.vocab.ctor_id(n) for n in self.vocab.constructors}
+
+    # ------------------------------------------------------------------ encode
+    def encode(self, tree: GNode, on_terminal: Callable[[Terminal, bytes], None] | None = None) -> list[int]:
+        out: list[int] = []
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(limit, 20000))
+        try:
+            self._symbol(self.grammar.start, tree, out, on_terminal)
+        finally:
+            sys.setrecursionlimit(limit)
+        out.append(EOS)
+        return out
+
+    def _symbol(self, name: str, value: GValue, out: list[int], cb: Callable[[Terminal, bytes], None] | None) -> None:
+        sym = self.grammar.symbol(name)
+        if isinstance(sym, Terminal):
+            if not isinstance(value, bytes):
+                raise GrammarError(f"{name} expects a terminal value, got {type(value).__name__}")
+            if cb is not None:
+                cb(sym, value)
+            base = self.vocab.piece_base
+            out.extend(base + p for p in self.pieces.encode(sym.pieces, value))
+            out.append(END)
+            return
+        if not isinstance(value, GNode):
+            raise GrammarError(f"{name} expects a node, got {type(value).__name__}")
+        ctor = sym.constructor(value.ctor)
+        if ctor is None:
+            raise GrammarError(f"{value.ctor} is not allowed here (in {name})")
+        out.append(self._ctor_ids[ctor.name])
+        names = {f.name for f in ctor.fields}
+        for key, v in value.fields.items():
+            if key not in names and v not in (None, []):
+                raise GrammarError(f"{value.ctor}.{key} must be empty here (in {name})")
+        for f in ctor.fields:
+            v = value.fields.get(f.name)
+            if len(f.segments) == 1 and f.segments[0].quant != "*":
+                self._segment_item(f.segments[0], v, out, cb)
+                continue
+            items = v if isinstance(v, list) else ([] if v is None else None)
+            if items is None:
+                raise GrammarError(f"{value.ctor}.{f.name} expects a list")
+            counts = self._partition(f.segments, items)
+            if counts is None:
+                raise GrammarError(f"{value.ctor}.{f.name}: elements do not fit {name}'s rules here")
+            i = 0
+            for seg, n in zip(f.segments, counts):
+                if seg.quant == "*":
+                    for item in items[i:i + n]:
+                        if self.grammar.is_terminal(seg.symbol):
+                            out.append(MORE)
+                        self._symbol(seg.symbol, item, out, cb)
+                    out.append(STOP)
+                else:
+                    self._segment_item(seg, items[i] if n else None, out, cb)
+                i += n
+        out.extend([CLOSE] * len(ctor.scopes))
+
+    def _segment_item(self, seg: Segment, v: GValue, out: list[int], cb: Callable[[Terminal, bytes], None] | None) -> None:
+        if seg.quant == "1":
+            if v is None:
+                raise GrammarError(f"missing required {seg.symbol}")
+            self._symbol(seg.symbol, v, out, cb)
+        elif v is None:
+            out.append(STOP)
+        else:
+            if self.grammar.is_terminal(seg.symbol):
+                out.append(MORE)
+            self._symbol(seg.symbol, v, out, cb)
+
+    def _fits(self, symbol: str, item: GValue) -> bool:
+        sym = self.grammar.symbol(symbol)
+        if isinstance(sym, Terminal):
+            return isinstance(item, bytes)
+        return isinstance(item, GNode) and sym.constructor(item.ctor) is not None
+
+    def _partition(self, segs: tuple[Segment, ...], items: list[GValue]) -> list[int] | None:
+        """Split a list over segments: earlier segments take as much as they can."""
+
+        def rec(k: int, i: int) -> list[int] | None:
+            if k == len(segs):
+                return [] if i == len(items) else None
+            seg = segs[k]
+            limit = len(items) - i if seg.quant == "*" else 1
+            j = i
+            while j < len(items) and j - i < limit and self._fits(seg.symbol, items[j]):
+                j += 1
+            low = 1 if seg.quant == "1" else 0
+            for n in range(j - i, low - 1, -1):
+                rest = rec(k + 1, i + n)
+                if rest is not None:
+                    return [n, *rest]
+            return None
+
+        return rec(0, 0)
+
+    # ------------------------------------------------------------------ decode
+    def decode(self, actions: list[int]) -> GNode:
+        it = _Reader(actions)
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(limit, 20000))
+        try:
+            tree = self._read_symbol(self.grammar.start, it)
+        finally:
+            sys.setrecursionlimit(limit)
+        if not isinstance(tree, GNode):
+            raise GrammarError("start symbol decoded to a terminal")
+        if it.pos < len(actions) and actions[it.pos] != EOS:
+            raise GrammarError(f"trailing actions after the program at position {it.pos}")
+        return tree
+
+    def _read_symbol(self, name: str, it: _Reader) -> GValue:
+        sym = self.grammar.symbol(name)
+        if isinstance(sym, Terminal):
+            data = bytearray()
+            base = self.vocab.piece_base
+            while True:
+                a = it.next()
+                if a == END:
+                    return bytes(data)
+                if a < base:
+                    raise GrammarError(f"action {self.vocab.name(a)} inside terminal {name} at {it.pos - 1}")
+                data += self.vocab.pieces[a - base]
+        return self._read_node(sym, it.next(), it)
+
+    def _read_node(self, nt: Nonterminal, action: int, it: _Reader) -> GNode:
+        if not self.vocab.ctor_base <= action < self.vocab.piece_base:
+            raise GrammarError(f"expected a constructor of {nt.name}, got {self.vocab.name(action)} at {it.pos - 1}")
+        ctor = nt.constructor(self.vocab.constructors[action - self.vocab.ctor_base])
+        if ctor is None:
+            raise GrammarError(f"{self.vocab.name(action)} is not a constructor of {nt.name} (at {it.pos - 1})")
+        fields: dict[str, GValue] = {}
+        for f in ctor.fields:
+            if len(f.segments) == 1 and f.segments[0].quant != "*":
+                fields[f.name] = self._read_item(f.segments[0], it)
+                continue
+            items: list[GValue] = []
+            for seg in f.segments:
+                if seg.quant == "*":
+                    items.extend(self._read_star(seg, it))
+                else:
+                    v = self._read_item(seg, it)
+                    if v is not None:
+                        items.append(v)
+            fields[f.name] = items
+        for _ in ctor.scopes:
+            if it.next() != CLOSE:
+                raise GrammarError(f"expected <close> after {ctor.name} at {it.pos - 1}")
+        return GNode(ctor.name, fields)
+
+    def _read_item(self, seg: Segment, it: _Reader) -> GValue:
+        if seg.quant == "1":
+            return self._read_symbol(seg.symbol, it)
+        a = it.next()
+        if a == STOP:
+            return None
+        sym = self.grammar.symbol(seg.symbol)
+        if isinstance(sym, Terminal):
+            if a != MORE:
+                raise GrammarError(f"expected <more> or <stop> at {it.pos - 1}")
+            return self._read_symbol(seg.symbol, it)
+        return self._read_node(sym, a, it)
+
+    def _read_star(self, seg: Segment, it: _Reader) -> Iterator[GValue]:
+        while True:
+            v = self._read_item(Segment(seg.symbol, "?"), it)
+            if v is None:
+                return
+            yield v
+
+
+class _Reader:
+    def __init__(self, actions: list[int]):
+        self.actions = actions
+        self.pos = 0
+
+    def next(self) -> int:
+        if self.pos >= len(self.actions):
+            raise GrammarError("action sequence ends before the program is complete")
+        a = self.actions[self.pos]
+        self.pos += 1
+        return int(a)

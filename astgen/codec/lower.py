@@ -1,0 +1,841 @@
+"""Lowering `ast` trees to grammar trees (`GNode`) and lifting them back.
+
+This is where Python's AST is refined for the grammar: parallel lists are zipped (Dict, Compare,
+defaults), operators are fused into their constructors, `ctx` and other derivable fields are
+dropped, constants are split by type, and choices that compile() depends on (async generator or
+not, bare handler last, simple annotation) become distinct constructors.  Lifting is the inverse."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable
+
+from astgen.codec.gnode import GNode, GValue
+from astgen.errors import GrammarError
+
+__all__ = ["lift", "lower"]
+
+_CONVERSIONS = {-1: "None", 115: "Str", 114: "Repr", 97: "Ascii"}
+_CONVERSION_CODES = {v: k for k, v in _CONVERSIONS.items()}
+
+
+def _b(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _s(data: GValue) -> str:
+    if not isinstance(data, bytes):
+        raise GrammarError(f"expected terminal bytes, got {type(data).__name__}")
+    return data.decode("utf-8", "surrogatepass")
+
+
+def _float_text(value: float) -> bytes:
+    return b"inf" if value == float("inf") else repr(value).encode()
+
+
+# ----------------------------------------------------------------------------------------- lower
+
+
+class _Lowerer:
+    def module(self, node: ast.Module) -> GNode:
+        body = list(node.body)
+        items: list[GValue] = []
+        i = 0
+        if body and _is_docstring(body[0]):
+            items.append(self.stmt(body[0]))
+            i = 1
+        while i < len(body) and _is_future(body[i]):
+            assert isinstance(body[i], ast.ImportFrom)
+            items.append(GNode("FutureImport", {"names": [self.alias(a) for a in body[i].names]}))  # type: ignore[union-attr]
+            i += 1
+        items.extend(self.stmt(s) for s in body[i:])
+        return GNode("Module", {"body": items})
+
+    def body(self, stmts: list[ast.stmt]) -> GNode:
+        return GNode("Body", {"stmts": self.stmts(stmts)})
+
+    def stmts(self, stmts: list[ast.stmt]) -> list[GValue]:
+        return [self.stmt(s) for s in stmts]
+
+    def stmt(self, n: ast.stmt) -> GNode:
+        method: Callable[[ast.stmt], GNode] | None = getattr(self, "s_" + type(n).__name__, None)
+        if method is None:
+            raise GrammarError(f"line {getattr(n, 'lineno', '?')}: unsupported statement {type(n).__name__}")
+        return method(n)
+
+    def opt(self, n: ast.expr | None) -> GNode | None:
+        return None if n is None else self.expr(n)
+
+    def exprs(self, ns: list[ast.expr]) -> list[GValue]:
+        return [self.expr(x) for x in ns]
+
+    # statements
+    def _funcdef(self, n: ast.FunctionDef | ast.AsyncFunctionDef, ctor: str) -> GNode:
+        return GNode(ctor, {
+            "decorator_list": self.exprs(n.decorator_list),
+            "name": _b(n.name),
+            "args": self.arguments(n.args, is_lambda=False),
+            "returns": self.opt(n.returns),
+            "body": self.body(n.body),
+        })
+
+    def s_FunctionDef(self, n: ast.FunctionDef) -> GNode:
+        return self._funcdef(n, "FunctionDef")
+
+    def s_AsyncFunctionDef(self, n: ast.AsyncFunctionDef) -> GNode:
+        return self._funcdef(n, "AsyncGenDef" if _is_generator(n) else "AsyncFunctionDef")
+
+    def s_ClassDef(self, n: ast.ClassDef) -> GNode:
+        return GNode("ClassDef", {
+            "decorator_list": self.exprs(n.decorator_list),
+            "name": _b(n.name),
+            "bases": self.exprs(n.bases),
+            "keywords": [self.keyword(k) for k in n.keywords],
+            "body": self.body(n.body),
+        })
+
+    def s_Return(self, n: ast.Return) -> GNode:
+        return GNode("Return", {"value": self.opt(n.value)})
+
+    def s_Delete(self, n: ast.Delete) -> GNode:
+        return GNode("Delete", {"targets": self.exprs(n.targets)})
+
+    def s_Assign(self, n: ast.Assign) -> GNode:
+        return GNode("Assign", {"targets": self.exprs(n.targets), "value": self.expr(n.value)})
+
+    def s_AugAssign(self, n: ast.AugAssign) -> GNode:
+        return GNode("AugAssign_" + type(n.op).__name__, {"target": self.expr(n.target), "value": self.expr(n.value)})
+
+    def s_AnnAssign(self, n: ast.AnnAssign) -> GNode:
+        fields: dict[str, GValue] = {"annotation": self.expr(n.annotation), "value": self.opt(n.value)}
+        if isinstance(n.target, ast.Name):
+            fields["target"] = _b(n.target.id)
+            return GNode("AnnAssignName" if n.simple else "AnnAssignParen", fields)
+        fields["target"] = self.expr(n.target)
+        return GNode("AnnAssign", fields)
+
+    def _for(self, n: ast.For | ast.AsyncFor, ctor: str) -> GNode:
+        return GNode(ctor, {
+            "target": self.expr(n.target), "iter": self.expr(n.iter),
+            "body": self.stmts(n.body), "orelse": self.stmts(n.orelse),
+        })
+
+    def s_For(self, n: ast.For) -> GNode:
+        return self._for(n, "For")
+
+    def s_AsyncFor(self, n: ast.AsyncFor) -> GNode:
+        return self._for(n, "AsyncFor")
+
+    def s_While(self, n: ast.While) -> GNode:
+        return GNode("While", {"test": self.expr(n.test), "body": self.stmts(n.body), "orelse": self.stmts(n.orelse)})
+
+    def s_If(self, n: ast.If) -> GNode:
+        return GNode("If", {"test": self.expr(n.test), "body": self.stmts(n.body), "orelse": self.stmts(n.orelse)})
+
+    def _with(self, n: ast.With | ast.AsyncWith, ctor: str) -> GNode:
+        items: list[GValue] = [
+            GNode("withitem", {"context_expr": self.expr(i.context_expr), "optional_vars": self.opt(i.optional_vars)})
+            for i in n.items
+        ]
+        return GNode(ctor, {"items": items, "body": self.stmts(n.body)})
+
+    def s_With(self, n: ast.With) -> GNode:
+        return self._with(n, "With")
+
+    def s_AsyncWith(self, n: ast.AsyncWith) -> GNode:
+        return self._with(n, "AsyncWith")
+
+    def s_Match(self, n: ast.Match) -> GNode:
+        cases: list[GValue] = [
+            GNode("match_case", {"pattern": self.pattern(c.pattern), "guard": self.opt(c.guard), "body": self.stmts(c.body)})
+            for c in n.cases
+        ]
+        return GNode("Match", {"subject": self.expr(n.subject), "cases": cases})
+
+    def s_Raise(self, n: ast.Raise) -> GNode:
+        if n.exc is None:
+            if n.cause is not None:
+                raise GrammarError("raise with a cause but no exception")
+            return GNode("RaiseBare")
+        return GNode("Raise", {"exc": self.expr(n.exc), "cause": self.opt(n.cause)})
+
+    def handler(self, h: ast.ExceptHandler) -> GNode:
+        if h.type is None:
+            return GNode("ExceptHandlerBare", {"body": self.stmts(h.body)})
+        return GNode("ExceptHandler", {
+            "type": self.expr(h.type), "name": None if h.name is None else _b(h.name), "body": self.stmts(h.body),
+        })
+
+    def s_Try(self, n: ast.Try) -> GNode:
+        if not n.handlers:
+            return GNode("TryFinally", {"body": self.stmts(n.body), "finalbody": self.stmts(n.finalbody)})
+        handlers: list[GValue] = [self.handler(h) for h in n.handlers]  # type: ignore[arg-type]
+        ctor = "TryBare" if n.handlers[-1].type is None else "Try"
+        return GNode(ctor, {
+            "body": self.stmts(n.body), "handlers": handlers,
+            "orelse": self.stmts(n.orelse), "finalbody": self.stmts(n.finalbody),
+        })
+
+    def s_TryStar(self, n: ast.TryStar) -> GNode:
+        return GNode("TryStar", {
+            "body": self.stmts(n.body), "handlers": [self.handler(h) for h in n.handlers],  # type: ignore[arg-type]
+            "orelse": self.stmts(n.orelse), "finalbody": self.stmts(n.finalbody),
+        })
+
+    def s_Assert(self, n: ast.Assert) -> GNode:
+        return GNode("Assert", {"test": self.expr(n.test), "msg": self.opt(n.msg)})
+
+    def alias(self, a: ast.alias) -> GNode:
+        return GNode("alias", {"name": _b(a.name), "asname": None if a.asname is None else _b(a.asname)})
+
+    def s_Import(self, n: ast.Import) -> GNode:
+        return GNode("Import", {"names": [self.alias(a) for a in n.names]})
+
+    def s_ImportFrom(self, n: ast.ImportFrom) -> GNode:
+        dots: list[GValue] = [GNode("Dot") for _ in range(n.level or 0)]
+        star = len(n.names) == 1 and n.names[0].name == "*"
+        fields: dict[str, GValue] = {"level": dots}
+        if n.module is not None:
+            fields["module"] = _b(n.module)
+        if not star:
+            fields["names"] = [self.alias(a) for a in n.names]
+        if star:
+            return GNode("ImportStar" if n.module is not None else "ImportStarDots", fields)
+        return GNode("ImportFrom" if n.module is not None else "ImportFromDots", fields)
+
+    def s_Global(self, n: ast.Global) -> GNode:
+        return GNode("Global", {"names": [_b(x) for x in n.names]})
+
+    def s_Nonlocal(self, n: ast.Nonlocal) -> GNode:
+        return GNode("Nonlocal", {"names": [_b(x) for x in n.names]})
+
+    def s_Expr(self, n: ast.Expr) -> GNode:
+        if _is_docstring(n):
+            assert isinstance(n.value, ast.Constant)
+            return GNode("Expr", {"value": self.constant(n.value)})
+        return GNode("Expr", {"value": self.expr(n.value)})
+
+    def s_Pass(self, n: ast.Pass) -> GNode:
+        return GNode("Pass")
+
+    def s_Break(self, n: ast.Break) -> GNode:
+        return GNode("Break")
+
+    def s_Continue(self, n: ast.Continue) -> GNode:
+        return GNode("Continue")
+
+    # parameters
+    def arguments(self, a: ast.arguments, *, is_lambda: bool) -> GNode:
+        positional = a.posonlyargs + a.args
+        first_default = len(positional) - len(a.defaults)
+
+        def param(p: ast.arg, index: int) -> GNode:
+            fields: dict[str, GValue] = {"arg": _b(p.arg), "annotation": self.opt(p.annotation)}
+            if index >= first_default:
+                fields["default"] = self.expr(a.defaults[index - first_default])
+                return GNode("ArgDefault", fields)
+            return GNode("arg", fields)
+
+        posonly: list[GValue] = [param(p, i) for i, p in enumerate(a.posonlyargs)]
+        args: list[GValue] = [param(p, i + len(a.posonlyargs)) for i, p in enumerate(a.args)]
+        kwonly: list[GValue] = [
+            GNode("ArgDefault", {"arg": _b(p.arg), "annotation": self.opt(p.annotation), "default": self.opt(d)})
+            for p, d in zip(a.kwonlyargs, a.kw_defaults)
+        ]
+        vararg = None
+        if a.vararg is not None:
+            ann = a.vararg.annotation
+            if isinstance(ann, ast.Starred):
+                vararg = GNode("ArgStarAnnotation", {"arg": _b(a.vararg.arg), "annotation": self.expr(ann.value)})
+            else:
+                vararg = GNode("arg", {"arg": _b(a.vararg.arg), "annotation": self.opt(ann)})
+        kwarg = None
+        if a.kwarg is not None:
+            kwarg = GNode("arg", {"arg": _b(a.kwarg.arg), "annotation": self.opt(a.kwarg.annotation)})
+        ctor = "ArgumentsPosDefault" if a.posonlyargs and first_default < len(a.posonlyargs) else "Arguments"
+        return GNode(ctor, {"posonly": posonly, "args": args, "vararg": vararg, "kwonly": kwonly, "kwarg": kwarg})
+
+    def keyword(self, k: ast.keyword) -> GNode:
+        if k.arg is None:
+            return GNode("KwUnpack", {"value": self.expr(k.value)})
+        return GNode("keyword", {"arg": _b(k.arg), "value": self.expr(k.value)})
+
+    # expressions
+    def expr(self, n: ast.expr) -> GNode:
+        method: Callable[[ast.expr], GNode] | None = getattr(self, "e_" + type(n).__name__, None)
+        if method is None:
+            raise GrammarError(f"line {getattr(n, 'lineno', '?')}: unsupported expression {type(n).__name__}")
+        return method(n)
+
+    def e_BoolOp(self, n: ast.BoolOp) -> GNode:
+        return GNode("BoolOp_" + type(n.op).__name__, {"values": self.exprs(n.values)})
+
+    def e_NamedExpr(self, n: ast.NamedExpr) -> GNode:
+        if not isinstance(n.target, ast.Name):
+            raise GrammarError("assignment expression target must be a name")
+        return GNode("NamedExpr", {"target": _b(n.target.id), "value": self.expr(n.value)})
+
+    def e_BinOp(self, n: ast.BinOp) -> GNode:
+        return GNode("BinOp_" + type(n.op).__name__, {"left": self.expr(n.left), "right": self.expr(n.right)})
+
+    def e_UnaryOp(self, n: ast.UnaryOp) -> GNode:
+        return GNode("UnaryOp_" + type(n.op).__name__, {"operand": self.expr(n.operand)})
+
+    def e_Lambda(self, n: ast.Lambda) -> GNode:
+        return GNode("Lambda", {"args": self.arguments(n.args, is_lambda=True), "body": self.expr(n.body)})
+
+    def e_IfExp(self, n: ast.IfExp) -> GNode:
+        return GNode("IfExp", {"test": self.expr(n.test), "body": self.expr(n.body), "orelse": self.expr(n.orelse)})
+
+    def e_Dict(self, n: ast.Dict) -> GNode:
+        items: list[GValue] = [
+            GNode("DictUnpack", {"value": self.expr(v)}) if k is None
+            else GNode("DictItem", {"key": self.expr(k), "value": self.expr(v)})
+            for k, v in zip(n.keys, n.values)
+        ]
+        return GNode("Dict", {"items": items})
+
+    def e_Set(self, n: ast.Set) -> GNode:
+        return GNode("Set", {"elts": self.exprs(n.elts)})
+
+    def generators(self, gens: list[ast.comprehension]) -> list[GValue]:
+        return [
+            GNode("AsyncComprehension" if g.is_async else "comprehension", {
+                "target": self.expr(g.target), "iter": self.expr(g.iter), "ifs": self.exprs(g.ifs),
+            })
+            for g in gens
+        ]
+
+    def e_ListComp(self, n: ast.ListComp) -> GNode:
+        return GNode("ListComp", {"generators": self.generators(n.generators), "elt": self.expr(n.elt)})
+
+    def e_SetComp(self, n: ast.SetComp) -> GNode:
+        return GNode("SetComp", {"generators": self.generators(n.generators), "elt": self.expr(n.elt)})
+
+    def e_GeneratorExp(self, n: ast.GeneratorExp) -> GNode:
+        return GNode("GeneratorExp", {"generators": self.generators(n.generators), "elt": self.expr(n.elt)})
+
+    def e_DictComp(self, n: ast.DictComp) -> GNode:
+        return GNode("DictComp", {
+            "generators": self.generators(n.generators), "key": self.expr(n.key), "value": self.expr(n.value),
+        })
+
+    def e_Await(self, n: ast.Await) -> GNode:
+        return GNode("Await", {"value": self.expr(n.value)})
+
+    def e_Yield(self, n: ast.Yield) -> GNode:
+        return GNode("Yield", {"value": self.opt(n.value)})
+
+    def e_YieldFrom(self, n: ast.YieldFrom) -> GNode:
+        return GNode("YieldFrom", {"value": self.expr(n.value)})
+
+    def e_Compare(self, n: ast.Compare) -> GNode:
+        items: list[GValue] = [
+            GNode("Cmp_" + type(op).__name__, {"comparator": self.expr(c)}) for op, c in zip(n.ops, n.comparators)
+        ]
+        return GNode("Compare", {"left": self.expr(n.left), "comparators": items})
+
+    def e_Call(self, n: ast.Call) -> GNode:
+        return GNode("Call", {
+            "func": self.expr(n.func), "args": self.exprs(n.args), "keywords": [self.keyword(k) for k in n.keywords],
+        })
+
+    def fparts(self, values: list[ast.expr], ctor: str) -> GNode:
+        head: bytes | None = None
+        items: list[GValue] = []
+        i = 0
+        if values and isinstance(values[0], ast.Constant):
+            head = _b(values[0].value)
+            i = 1
+        while i < len(values):
+            v = values[i]
+            if not isinstance(v, ast.FormattedValue):
+                raise GrammarError("f-string with adjacent literal parts")
+            tail = None
+            if i + 1 < len(values) and isinstance(values[i + 1], ast.Constant):
+                tail = _b(values[i + 1].value)  # type: ignore[attr-defined]
+                i += 1
+            items.append(GNode("FItem", {"value": self.formatted(v), "tail": tail}))
+            i += 1
+        if head == b"" or any(isinstance(it, GNode) and it["tail"] == b"" for it in items):
+            raise GrammarError("f-string with an empty literal part")
+        return GNode(ctor, {"head": head, "items": items})
+
+    def formatted(self, v: ast.FormattedValue) -> GNode:
+        spec = None
+        if v.format_spec is not None:
+            if not isinstance(v.format_spec, ast.JoinedStr):
+                raise GrammarError("format spec must be an f-string")
+            spec = self.fparts(v.format_spec.values, "FormatSpec")
+        return GNode("FormattedValue_" + _CONVERSIONS[v.conversion], {"value": self.expr(v.value), "format_spec": spec})
+
+    def e_JoinedStr(self, n: ast.JoinedStr) -> GNode:
+        return self.fparts(n.values, "JoinedStr")
+
+    def e_Constant(self, n: ast.Constant) -> GNode:
+        return self.constant(n)
+
+    def constant(self, n: ast.Constant) -> GNode:
+        v = n.value
+        if v is True:
+            return GNode("True")
+        if v is False:
+            return GNode("False")
+        if v is None:
+            return GNode("None")
+        if v is Ellipsis:
+            return GNode("Ellipsis")
+        if isinstance(v, int):
+            return GNode("Int", {"value": str(v).encode()})
+        if isinstance(v, float):
+            return GNode("Float", {"value": _float_text(v)})
+        if isinstance(v, complex):
+            return GNode("Imag", {"value": _float_text(v.imag)})
+        if isinstance(v, str):
+            return GNode("UStr" if n.kind == "u" else "Str", {"value": _b(v)})
+        if isinstance(v, bytes):
+            return GNode("Bytes", {"value": v})
+        raise GrammarError(f"unsupported constant {v!r}")
+
+    def e_Attribute(self, n: ast.Attribute) -> GNode:
+        return GNode("Attribute", {"value": self.expr(n.value), "attr": _b(n.attr)})
+
+    def e_Subscript(self, n: ast.Subscript) -> GNode:
+        return GNode("Subscript", {"value": self.expr(n.value), "slice": self.slice(n.slice)})
+
+    def slice(self, n: ast.expr) -> GNode:
+        if isinstance(n, ast.Slice):
+            return GNode("Slice", {"lower": self.opt(n.lower), "upper": self.opt(n.upper), "step": self.opt(n.step)})
+        if isinstance(n, ast.Tuple) and any(isinstance(e, ast.Slice) for e in n.elts):
+            return GNode("SliceTuple", {"elts": [self.slice(e) for e in n.elts]})
+        return self.expr(n)
+
+    def e_Starred(self, n: ast.Starred) -> GNode:
+        return GNode("Starred", {"value": self.expr(n.value)})
+
+    def e_Name(self, n: ast.Name) -> GNode:
+        return GNode("Name", {"id": _b(n.id)})
+
+    def e_List(self, n: ast.List) -> GNode:
+        return GNode("List", {"elts": self.exprs(n.elts)})
+
+    def e_Tuple(self, n: ast.Tuple) -> GNode:
+        return GNode("Tuple", {"elts": self.exprs(n.elts)})
+
+    # patterns
+    def pattern(self, p: ast.pattern) -> GNode:
+        if isinstance(p, ast.MatchValue):
+            return GNode("MatchValue", {"value": self.pattern_value(p.value)})
+        if isinstance(p, ast.MatchSingleton):
+            return GNode(f"MatchSingleton_{p.value}")
+        if isinstance(p, ast.MatchSequence):
+            return GNode("MatchSequence", {"patterns": [self.pattern(x) for x in p.patterns]})
+        if isinstance(p, ast.MatchStar):
+            return GNode("MatchStarWildcard") if p.name is None else GNode("MatchStar", {"name": _b(p.name)})
+        if isinstance(p, ast.MatchMapping):
+            items: list[GValue] = [
+                GNode("MappingItem", {"key": self.pattern_value(k), "pattern": self.pattern(v)})
+                for k, v in zip(p.keys, p.patterns)
+            ]
+            if p.rest is None:
+                return GNode("MatchMapping", {"items": items})
+            return GNode("MatchMappingRest", {"items": items, "rest": _b(p.rest)})
+        if isinstance(p, ast.MatchClass):
+            kwd: list[GValue] = [
+                GNode("KwdPattern", {"attr": _b(a), "pattern": self.pattern(x)})
+                for a, x in zip(p.kwd_attrs, p.kwd_patterns)
+            ]
+            return GNode("MatchClass", {
+                "cls": self.pattern_value(p.cls), "patterns": [self.pattern(x) for x in p.patterns], "kwd": kwd,
+            })
+        if isinstance(p, ast.MatchAs):
+            if p.pattern is None:
+                return GNode("MatchWildcard") if p.name is None else GNode("MatchCapture", {"name": _b(p.name)})
+            if p.name is None:
+                raise GrammarError("MatchAs with a pattern but no name")
+            return GNode("MatchAs", {"pattern": self.pattern(p.pattern), "name": _b(p.name)})
+        if isinstance(p, ast.MatchOr):
+            return GNode("MatchOr", {"patterns": [self.pattern(x) for x in p.patterns]})
+        raise GrammarError(f"unsupported pattern {type(p).__name__}")
+
+    def pattern_value(self, v: ast.expr) -> GNode:
+        if isinstance(v, ast.Constant):
+            return self.constant(v)
+        if isinstance(v, ast.Name):
+            return GNode("Name", {"id": _b(v.id)})
+        if isinstance(v, ast.Attribute):
+            return GNode("Attribute", {"value": self.pattern_value(v.value), "attr": _b(v.attr)})
+        if isinstance(v, ast.UnaryOp) and isinstance(v.op, ast.USub) and isinstance(v.operand, ast.Constant):
+            inner = self.constant(v.operand)
+            if inner.ctor in ("Int", "Float", "Imag"):
+                return GNode("Neg" + inner.ctor, inner.fields)
+        if (
+            isinstance(v, ast.BinOp) and isinstance(v.op, (ast.Add, ast.Sub))
+            and isinstance(v.right, ast.Constant) and isinstance(v.right.value, complex)
+        ):
+            return GNode("Complex_" + type(v.op).__name__, {
+                "real": self.pattern_value(v.left), "imag": _float_text(v.right.value.imag),
+            })
+        raise GrammarError(f"line {getattr(v, 'lineno', '?')}: unsupported pattern value {type(v).__name__}")
+
+
+def _is_docstring(s: ast.stmt) -> bool:
+    return isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant) and isinstance(s.value.value, str)
+
+
+def _is_future(s: ast.stmt) -> bool:
+    return isinstance(s, ast.ImportFrom) and s.module == "__future__" and not s.level
+
+
+def _is_generator(fn: ast.AST) -> bool:
+    """Whether a function body yields (not counting nested functions, lambdas and classes)."""
+    stack = list(ast.iter_child_nodes(fn))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.Yield, ast.YieldFrom)):
+            return True
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+    return False
+
+
+def lower(tree: ast.Module) -> GNode:
+    """Lower a parsed module to its grammar tree."""
+    return _Lowerer().module(tree)
+
+
+# ----------------------------------------------------------------------------------------- lift
+
+_LOAD, _STORE, _DEL = ast.Load(), ast.Store(), ast.Del()
+
+
+class _Lifter:
+    def module(self, g: GNode) -> ast.Module:
+        body: list[ast.stmt] = []
+        for item in _list(g["body"]):
+            item = _node(item)
+            if item.ctor == "FutureImport":
+                body.append(ast.ImportFrom(module="__future__", names=[self.alias(a) for a in _list(item["names"])], level=0))
+            else:
+                body.append(self.stmt(item))
+        return ast.Module(body=body, type_ignores=[])
+
+    def stmts(self, v: GValue) -> list[ast.stmt]:
+        return [self.stmt(_node(x)) for x in _list(v)]
+
+    def body(self, v: GValue) -> list[ast.stmt]:
+        return self.stmts(_node(v)["stmts"])
+
+    def opt(self, v: GValue, ctx: ast.expr_context = _LOAD) -> ast.expr | None:
+        return None if v is None else self.expr(_node(v), ctx)
+
+    def exprs(self, v: GValue, ctx: ast.expr_context = _LOAD) -> list[ast.expr]:
+        return [self.expr(_node(x), ctx) for x in _list(v)]
+
+    def stmt(self, g: GNode) -> ast.stmt:
+        c = g.ctor
+        if c in ("FunctionDef", "AsyncFunctionDef", "AsyncGenDef"):
+            cls = ast.FunctionDef if c == "FunctionDef" else ast.AsyncFunctionDef
+            return cls(  # type: ignore[call-overload,no-any-return]
+                name=_s(g["name"]), args=self.arguments(_node(g["args"])), body=self.body(g["body"]),
+                decorator_list=self.exprs(g["decorator_list"]), returns=self.opt(g["returns"]), type_comment=None,
+            )
+        if c == "ClassDef":
+            return ast.ClassDef(
+                name=_s(g["name"]), bases=self.exprs(g["bases"]), keywords=[self.keyword(_node(k)) for k in _list(g["keywords"])],
+                body=self.body(g["body"]), decorator_list=self.exprs(g["decorator_list"]),
+            )
+        if c == "Return":
+            return ast.Return(value=self.opt(g["value"]))
+        if c == "Delete":
+            return ast.Delete(targets=self.exprs(g["targets"], _DEL))
+        if c == "Assign":
+            return ast.Assign(targets=self.exprs(g["targets"], _STORE), value=self.expr(_node(g["value"])), type_comment=None)
+        if c.startswith("AugAssign_"):
+            return ast.AugAssign(target=self.expr(_node(g["target"]), _STORE), op=_op(c), value=self.expr(_node(g["value"])))
+        if c in ("AnnAssign", "AnnAssignName", "AnnAssignParen"):
+            target = ast.Name(id=_s(g["target"]), ctx=_STORE) if c != "AnnAssign" else self.expr(_node(g["target"]), _STORE)
+            return ast.AnnAssign(
+                target=target, annotation=self.expr(_node(g["annotation"])), value=self.opt(g["value"]),
+                simple=int(c == "AnnAssignName"),
+            )
+        if c in ("For", "AsyncFor"):
+            fcls = ast.For if c == "For" else ast.AsyncFor
+            return fcls(  # type: ignore[call-overload,no-any-return]
+                target=self.expr(_node(g["target"]), _STORE), iter=self.expr(_node(g["iter"])),
+                body=self.stmts(g["body"]), orelse=self.stmts(g["orelse"]), type_comment=None,
+            )
+        if c == "While":
+            return ast.While(test=self.expr(_node(g["test"])), body=self.stmts(g["body"]), orelse=self.stmts(g["orelse"]))
+        if c == "If":
+            return ast.If(test=self.expr(_node(g["test"])), body=self.stmts(g["body"]), orelse=self.stmts(g["orelse"]))
+        if c in ("With", "AsyncWith"):
+            wcls = ast.With if c == "With" else ast.AsyncWith
+            items = [
+                ast.withitem(context_expr=self.expr(_node(i["context_expr"])), optional_vars=self.opt(i["optional_vars"], _STORE))
+                for i in map(_node, _list(g["items"]))
+            ]
+            return wcls(items=items, body=self.stmts(g["body"]), type_comment=None)  # type: ignore[call-overload,no-any-return]
+        if c == "Match":
+            cases = [
+                ast.match_case(pattern=self.pattern(_node(m["pattern"])), guard=self.opt(m["guard"]), body=self.stmts(m["body"]))
+                for m in map(_node, _list(g["cases"]))
+            ]
+            return ast.Match(subject=self.expr(_node(g["subject"])), cases=cases)
+        if c == "Raise":
+            return ast.Raise(exc=self.expr(_node(g["exc"])), cause=self.opt(g["cause"]))
+        if c == "RaiseBare":
+            return ast.Raise(exc=None, cause=None)
+        if c in ("Try", "TryBare", "TryFinally", "TryStar"):
+            tcls = ast.TryStar if c == "TryStar" else ast.Try
+            return tcls(  # type: ignore[call-overload,no-any-return]
+                body=self.stmts(g["body"]), handlers=[self.handler(_node(h)) for h in _list(g["handlers"])],
+                orelse=self.stmts(g["orelse"]), finalbody=self.stmts(g["finalbody"]),
+            )
+        if c == "Assert":
+            return ast.Assert(test=self.expr(_node(g["test"])), msg=self.opt(g["msg"]))
+        if c == "Import":
+            return ast.Import(names=[self.alias(a) for a in _list(g["names"])])
+        if c in ("ImportFrom", "ImportFromDots", "ImportStar", "ImportStarDots"):
+            names = [ast.alias(name="*")] if c.startswith("ImportStar") else [self.alias(a) for a in _list(g["names"])]
+            module = _s(g["module"]) if g["module"] is not None else None
+            return ast.ImportFrom(module=module, names=names, level=len(_list(g["level"])))
+        if c == "Global":
+            return ast.Global(names=[_s(x) for x in _list(g["names"])])
+        if c == "Nonlocal":
+            return ast.Nonlocal(names=[_s(x) for x in _list(g["names"])])
+        if c == "Expr":
+            return ast.Expr(value=self.expr(_node(g["value"])))
+        if c == "Pass":
+            return ast.Pass()
+        if c == "Break":
+            return ast.Break()
+        if c == "Continue":
+            return ast.Continue()
+        raise GrammarError(f"unknown statement constructor {c}")
+
+    def handler(self, g: GNode) -> ast.ExceptHandler:
+        if g.ctor == "ExceptHandlerBare":
+            return ast.ExceptHandler(type=None, name=None, body=self.stmts(g["body"]))
+        name = g["name"]
+        return ast.ExceptHandler(
+            type=self.expr(_node(g["type"])), name=None if name is None else _s(name), body=self.stmts(g["body"])
+        )
+
+    def alias(self, v: GValue) -> ast.alias:
+        g = _node(v)
+        asname = g["asname"]
+        return ast.alias(name=_s(g["name"]), asname=None if asname is None else _s(asname))
+
+    def arguments(self, g: GNode) -> ast.arguments:
+        def arg(p: GNode) -> ast.arg:
+            return ast.arg(arg=_s(p["arg"]), annotation=self.opt(p["annotation"]), type_comment=None)
+
+        posonly = [_node(x) for x in _list(g["posonly"])]
+        args = [_node(x) for x in _list(g["args"])]
+        defaults = [self.expr(_node(p["default"])) for p in posonly + args if p.ctor == "ArgDefault"]
+        vararg = None
+        if g["vararg"] is not None:
+            v = _node(g["vararg"])
+            vararg = arg(v)
+            if v.ctor == "ArgStarAnnotation":
+                vararg.annotation = ast.Starred(value=vararg.annotation, ctx=_LOAD)
+        kwonly = [_node(x) for x in _list(g["kwonly"])]
+        return ast.arguments(
+            posonlyargs=[arg(p) for p in posonly], args=[arg(p) for p in args], vararg=vararg,
+            kwonlyargs=[arg(p) for p in kwonly], kw_defaults=[self.opt(p["default"]) for p in kwonly],
+            kwarg=None if g["kwarg"] is None else arg(_node(g["kwarg"])), defaults=defaults,
+        )
+
+    def keyword(self, g: GNode) -> ast.keyword:
+        if g.ctor == "KwUnpack":
+            return ast.keyword(arg=None, value=self.expr(_node(g["value"])))
+        return ast.keyword(arg=_s(g["arg"]), value=self.expr(_node(g["value"])))
+
+    def generators(self, v: GValue) -> list[ast.comprehension]:
+        return [
+            ast.comprehension(
+                target=self.expr(_node(x["target"]), _STORE), iter=self.expr(_node(x["iter"])),
+                ifs=self.exprs(x["ifs"]), is_async=int(x.ctor == "AsyncComprehension"),
+            )
+            for x in map(_node, _list(v))
+        ]
+
+    def fparts(self, g: GNode) -> list[ast.expr]:
+        values: list[ast.expr] = []
+        if g["head"] is not None:
+            values.append(ast.Constant(value=_s(g["head"])))
+        for item in map(_node, _list(g["items"])):
+            values.append(self.formatted(_node(item["value"])))
+            if item["tail"] is not None:
+                values.append(ast.Constant(value=_s(item["tail"])))
+        return values
+
+    def formatted(self, g: GNode) -> ast.FormattedValue:
+        spec = g["format_spec"]
+        return ast.FormattedValue(
+            value=self.expr(_node(g["value"])), conversion=_CONVERSION_CODES[g.ctor.split("_", 1)[1]],
+            format_spec=None if spec is None else ast.JoinedStr(values=self.fparts(_node(spec))),
+        )
+
+    def expr(self, g: GNode, ctx: ast.expr_context = _LOAD) -> ast.expr:
+        c = g.ctor
+        if c.startswith("BoolOp_"):
+            return ast.BoolOp(op=_op(c), values=self.exprs(g["values"]))
+        if c == "NamedExpr":
+            return ast.NamedExpr(target=ast.Name(id=_s(g["target"]), ctx=_STORE), value=self.expr(_node(g["value"])))
+        if c.startswith("BinOp_"):
+            return ast.BinOp(left=self.expr(_node(g["left"])), op=_op(c), right=self.expr(_node(g["right"])))
+        if c.startswith("UnaryOp_"):
+            return ast.UnaryOp(op=_op(c), operand=self.expr(_node(g["operand"])))
+        if c == "Lambda":
+            return ast.Lambda(args=self.arguments(_node(g["args"])), body=self.expr(_node(g["body"])))
+        if c == "IfExp":
+            return ast.IfExp(test=self.expr(_node(g["test"])), body=self.expr(_node(g["body"])), orelse=self.expr(_node(g["orelse"])))
+        if c == "Dict":
+            items = [_node(x) for x in _list(g["items"])]
+            return ast.Dict(
+                keys=[self.expr(_node(i["key"])) if i.ctor == "DictItem" else None for i in items],
+                values=[self.expr(_node(i["value"])) for i in items],
+            )
+        if c == "Set":
+            return ast.Set(elts=self.exprs(g["elts"]))
+        if c in ("ListComp", "SetComp", "GeneratorExp"):
+            ccls = {"ListComp": ast.ListComp, "SetComp": ast.SetComp, "GeneratorExp": ast.GeneratorExp}[c]
+            return ccls(elt=self.expr(_node(g["elt"])), generators=self.generators(g["generators"]))  # type: ignore[no-any-return]
+        if c == "DictComp":
+            return ast.DictComp(key=self.expr(_node(g["key"])), value=self.expr(_node(g["value"])), generators=self.generators(g["generators"]))
+        if c == "Await":
+            return ast.Await(value=self.expr(_node(g["value"])))
+        if c == "Yield":
+            return ast.Yield(value=self.opt(g["value"]))
+        if c == "YieldFrom":
+            return ast.YieldFrom(value=self.expr(_node(g["value"])))
+        if c == "Compare":
+            items = [_node(x) for x in _list(g["comparators"])]
+            return ast.Compare(
+                left=self.expr(_node(g["left"])), ops=[_op(i.ctor) for i in items],
+                comparators=[self.expr(_node(i["comparator"])) for i in items],
+            )
+        if c == "Call":
+            return ast.Call(func=self.expr(_node(g["func"])), args=self.exprs(g["args"]), keywords=[self.keyword(_node(k)) for k in _list(g["keywords"])])
+        if c == "JoinedStr":
+            return ast.JoinedStr(values=self.fparts(g))
+        if c in _CONSTANT_CTORS:
+            return self.constant(g)
+        if c == "Attribute":
+            return ast.Attribute(value=self.expr(_node(g["value"])), attr=_s(g["attr"]), ctx=ctx)
+        if c == "Subscript":
+            return ast.Subscript(value=self.expr(_node(g["value"])), slice=self.expr(_node(g["slice"])), ctx=ctx)
+        if c == "Slice":
+            return ast.Slice(lower=self.opt(g["lower"]), upper=self.opt(g["upper"]), step=self.opt(g["step"]))
+        if c == "SliceTuple":
+            return ast.Tuple(elts=self.exprs(g["elts"]), ctx=_LOAD)
+        if c == "Starred":
+            return ast.Starred(value=self.expr(_node(g["value"]), ctx), ctx=ctx)
+        if c == "Name":
+            return ast.Name(id=_s(g["id"]), ctx=ctx)
+        if c == "List":
+            return ast.List(elts=self.exprs(g["elts"], ctx), ctx=ctx)
+        if c == "Tuple":
+            return ast.Tuple(elts=self.exprs(g["elts"], ctx), ctx=ctx)
+        raise GrammarError(f"unknown expression constructor {c}")
+
+    def constant(self, g: GNode) -> ast.expr:
+        c = g.ctor
+        if c in ("True", "False", "None", "Ellipsis"):
+            return ast.Constant(value={"True": True, "False": False, "None": None, "Ellipsis": ...}[c])
+        if c in ("NegInt", "NegFloat", "NegImag"):
+            return ast.UnaryOp(op=ast.USub(), operand=self.constant(GNode(c[3:], g.fields)))
+        if c == "Bytes":
+            return ast.Constant(value=g["value"])
+        text = _s(g["value"])
+        if c == "Int":
+            return ast.Constant(value=int(text))
+        if c == "Float":
+            return ast.Constant(value=float(text))
+        if c == "Imag":
+            return ast.Constant(value=complex(0.0, float(text)))
+        if c in ("Str", "UStr"):
+            return ast.Constant(value=text, kind="u" if c == "UStr" else None)
+        if c == "Bytes":
+            return ast.Constant(value=g["value"])
+        raise GrammarError(f"unknown constant constructor {c}")
+
+    def pattern_value(self, g: GNode) -> ast.expr:
+        if g.ctor.startswith("Complex_"):
+            imag = ast.Constant(value=complex(0.0, float(_s(g["imag"]))))
+            return ast.BinOp(left=self.pattern_value(_node(g["real"])), op=_op(g.ctor), right=imag)
+        if g.ctor == "Attribute":
+            return ast.Attribute(value=self.pattern_value(_node(g["value"])), attr=_s(g["attr"]), ctx=_LOAD)
+        if g.ctor == "Name":
+            return ast.Name(id=_s(g["id"]), ctx=_LOAD)
+        return self.constant(g)
+
+    def pattern(self, g: GNode) -> ast.pattern:
+        c = g.ctor
+        if c == "MatchValue":
+            return ast.MatchValue(value=self.pattern_value(_node(g["value"])))
+        if c.startswith("MatchSingleton_"):
+            return ast.MatchSingleton(value={"True": True, "False": False, "None": None}[c.split("_", 1)[1]])
+        if c == "MatchSequence":
+            return ast.MatchSequence(patterns=[self.pattern(_node(x)) for x in _list(g["patterns"])])
+        if c == "MatchStar":
+            return ast.MatchStar(name=_s(g["name"]))
+        if c == "MatchStarWildcard":
+            return ast.MatchStar(name=None)
+        if c in ("MatchMapping", "MatchMappingRest"):
+            items = [_node(x) for x in _list(g["items"])]
+            return ast.MatchMapping(
+                keys=[self.pattern_value(_node(i["key"])) for i in items],
+                patterns=[self.pattern(_node(i["pattern"])) for i in items],
+                rest=_s(g["rest"]) if c == "MatchMappingRest" else None,
+            )
+        if c == "MatchClass":
+            kwd = [_node(x) for x in _list(g["kwd"])]
+            return ast.MatchClass(
+                cls=self.pattern_value(_node(g["cls"])), patterns=[self.pattern(_node(x)) for x in _list(g["patterns"])],
+                kwd_attrs=[_s(k["attr"]) for k in kwd], kwd_patterns=[self.pattern(_node(k["pattern"])) for k in kwd],
+            )
+        if c == "MatchCapture":
+            return ast.MatchAs(pattern=None, name=_s(g["name"]))
+        if c == "MatchWildcard":
+            return ast.MatchAs(pattern=None, name=None)
+        if c == "MatchAs":
+            return ast.MatchAs(pattern=self.pattern(_node(g["pattern"])), name=_s(g["name"]))
+        if c == "MatchOr":
+            return ast.MatchOr(patterns=[self.pattern(_node(x)) for x in _list(g["patterns"])])
+        raise GrammarError(f"unknown pattern constructor {c}")
+
+
+_CONSTANT_CTORS = frozenset(
+    {"True", "False", "None", "Ellipsis", "Int", "Float", "Imag", "Str", "UStr", "Bytes", "NegInt", "NegFloat", "NegImag"}
+)
+
+
+def _op(ctor: str) -> ast.AST:
+    name = ctor.split("_", 1)[1]
+    op = getattr(ast, name, None)
+    if op is None:
+        raise GrammarError(f"unknown operator in {ctor}")
+    return op()  # type: ignore[no-any-return]
+
+
+def _node(v: GValue) -> GNode:
+    if not isinstance(v, GNode):
+        raise GrammarError(f"expected a node, got {type(v).__name__}")
+    return v
+
+
+def _list(v: GValue) -> list[GValue]:
+    if v is None:
+        return []
+    if not isinstance(v, list):
+        raise GrammarError(f"expected a list, got {type(v).__name__}")
+    return v
+
+
+def lift(g: GNode) -> ast.Module:
+    """Lift a grammar tree back to a Python `ast.Module` (locations filled in)."""
+    return ast.fix_missing_locations(_Lifter().module(g))

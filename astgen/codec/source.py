@@ -1,0 +1,50 @@
+"""Reading and parsing Python source with typed errors (never a traceback for bad input)."""
+
+from __future__ import annotations
+
+import ast
+import io
+import tokenize
+import warnings
+from pathlib import Path
+
+from astgen.errors import SourceSyntaxError, UnsupportedSourceError
+
+__all__ = ["decode_source_bytes", "parse_source", "read_source"]
+
+
+def decode_source_bytes(data: bytes, filename: str = "<source>") -> str:
+    """Decode source bytes the way Python does (BOM, coding cookie, default UTF-8)."""
+    if b"\x00" in data:
+        raise UnsupportedSourceError(f"{filename}: binary file (contains NUL bytes), not Python source")
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as e:
+        raise SourceSyntaxError(str(e.msg if hasattr(e, "msg") else e), filename, getattr(e, "lineno", None)) from None
+    try:
+        text = data.decode(encoding)
+    except (UnicodeDecodeError, LookupError) as e:
+        raise UnsupportedSourceError(f"{filename}: cannot decode as {encoding}: {e}") from None
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def read_source(path: str | Path) -> str:
+    """Read a file as Python source text."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise UnsupportedSourceError(f"{p}: cannot read: {e.strerror or e}") from None
+    return decode_source_bytes(data, str(p))
+
+
+def parse_source(text: str, filename: str = "<source>") -> ast.Module:
+    """`ast.parse` with a typed error that carries file:line:col."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return ast.parse(text, filename=filename)
+    except SyntaxError as e:
+        raise SourceSyntaxError(e.msg, filename, e.lineno, e.offset) from None
+    except (ValueError, RecursionError, MemoryError) as e:
+        raise SourceSyntaxError(str(e), filename) from None

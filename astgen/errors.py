@@ -1,0 +1,48 @@
+"""Typed errors.  Every user-facing failure is one of these, with a message a user can act on."""
+
+from __future__ import annotations
+
+__all__ = [
+    "AstgenError",
+    "CheckpointMismatchError",
+    "GrammarError",
+    "NoHoleError",
+    "SourceSyntaxError",
+    "UnsupportedSourceError",
+]
+
+
+class AstgenError(Exception):
+    """Base class of all astgen errors."""
+
+
+class GrammarError(AstgenError):
+    """The grammar file is malformed, or a tree is outside the grammar."""
+
+
+class SourceSyntaxError(AstgenError):
+    """Input source that Python itself does not accept; carries file:line:col."""
+
+    def __init__(self, msg: str, filename: str = "<source>", lineno: int | None = None, col: int | None = None):
+        self.msg = msg
+        self.filename = filename
+        self.lineno = lineno
+        self.col = col
+        where = filename
+        if lineno is not None:
+            where += f":{lineno}"
+            if col is not None:
+                where += f":{col}"
+        super().__init__(f"{where}: {msg}")
+
+
+class UnsupportedSourceError(AstgenError):
+    """Input that is not Python source text at all (binary data, undecodable bytes)."""
+
+
+class NoHoleError(AstgenError):
+    """Infilling was asked for but the source contains no hole (`...`)."""
+
+
+class CheckpointMismatchError(AstgenError):
+    """A checkpoint was trained for a different grammar (its grammar hash differs)."""

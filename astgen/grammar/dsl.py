@@ -1,0 +1,302 @@
+"""Parser for the `.grammar` text format and expansion of context flags into concrete nonterminals.
+
+The format is documented at the top of grammars/python.grammar.  Expansion starts at the start
+symbol and instantiates only the (nonterminal, flags) pairs that are reachable, so a flag costs
+states only where it actually changes something."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from astgen.errors import GrammarError
+from astgen.grammar.ir import Constructor, Field, Grammar, Nonterminal, Segment, Terminal
+
+__all__ = ["parse_grammar"]
+
+_SEG = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[([^\]]*)\])?([?*+]?)$")
+_CTOR = re.compile(r"^([A-Za-z_][A-Za-z0-9_{},]*)\((.*)\)\s*(.*)$")
+
+
+@dataclass(frozen=True)
+class _SegSpec:
+    symbol: str
+    mods: tuple[tuple[str, bool], ...]
+    quant: str
+
+
+@dataclass(frozen=True)
+class _CtorSpec:
+    name: str
+    fields: tuple[tuple[str, tuple[_SegSpec, ...]], ...]
+    guard: tuple[tuple[str, bool], ...]
+    lenient: bool
+    scopes: tuple[str, ...]
+    line: int
+
+
+@dataclass(frozen=True)
+class _IncludeSpec:
+    symbol: str
+    mods: tuple[tuple[str, bool], ...]
+    line: int
+
+
+@dataclass
+class _NtSpec:
+    name: str
+    params: tuple[str, ...]
+    items: list[_CtorSpec | _IncludeSpec]
+    line: int
+
+
+def _err(line: int, msg: str) -> GrammarError:
+    return GrammarError(f"grammar line {line}: {msg}")
+
+
+def _split_top(text: str, sep: str) -> list[str]:
+    """Split on `sep` outside brackets."""
+    out, depth, cur = [], 0, ""
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch in "[(":
+            depth += 1
+        elif ch in "])":
+            depth -= 1
+        if depth == 0 and text.startswith(sep, i):
+            out.append(cur)
+            cur = ""
+            i += len(sep)
+            continue
+        cur += ch
+        i += 1
+    out.append(cur)
+    return [p.strip() for p in out if p.strip()]
+
+
+def _parse_mods(text: str | None, line: int, flags: set[str]) -> tuple[tuple[str, bool], ...]:
+    if not text:
+        return ()
+    mods = []
+    for part in text.split(","):
+        part = part.strip()
+        if len(part) < 2 or part[0] not in "+-" or part[1:] not in flags:
+            raise _err(line, f"bad flag modifier {part!r}")
+        mods.append((part[1:], part[0] == "+"))
+    return tuple(mods)
+
+
+def _parse_seg(text: str, line: int, flags: set[str]) -> _SegSpec:
+    m = _SEG.match(text.strip())
+    if not m:
+        raise _err(line, f"bad segment {text!r}")
+    return _SegSpec(m.group(1), _parse_mods(m.group(2), line, flags), m.group(3) or "1")
+
+
+def _expand_braces(name: str) -> list[str]:
+    m = re.match(r"^(.*)\{([^}]*)\}(.*)$", name)
+    if not m:
+        return [name]
+    return [m.group(1) + alt + m.group(3) for alt in m.group(2).split(",")]
+
+
+def _parse_ctor(text: str, line: int, flags: set[str], sets: set[str]) -> list[_CtorSpec]:
+    m = _CTOR.match(text)
+    if not m:
+        raise _err(line, f"bad constructor {text!r}")
+    names, body, rest = m.group(1), m.group(2), m.group(3)
+    fields = []
+    for part in _split_top(body, ","):
+        if ":" not in part:
+            raise _err(line, f"field {part!r} needs `name: segments`")
+        fname, segs = part.split(":", 1)
+        fields.append((fname.strip(), tuple(_parse_seg(s, line, flags) for s in _split_top(segs, "++"))))
+    guard: list[tuple[str, bool]] = []
+    lenient = False
+    scopes: tuple[str, ...] = ()
+    tokens = rest.split()
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok == "if":
+            i += 1
+            while i < len(tokens) and not tokens[i].startswith("@"):
+                t = tokens[i]
+                if t != "&":
+                    neg = t.startswith("!")
+                    flag = t.lstrip("!")
+                    if flag not in flags:
+                        raise _err(line, f"unknown flag {flag!r} in guard")
+                    guard.append((flag, not neg))
+                i += 1
+            continue
+        if tok == "@lenient":
+            lenient = True
+        elif tok.startswith("@scope="):
+            scopes = tuple(tok[len("@scope="):].split(","))
+            for s in scopes:
+                if s not in sets:
+                    raise _err(line, f"unknown set {s!r}")
+        else:
+            raise _err(line, f"unexpected {tok!r}")
+        i += 1
+    return [_CtorSpec(n, tuple(fields), tuple(guard), lenient, scopes, line) for n in _expand_braces(names)]
+
+
+def parse_grammar(text: str, language: str) -> Grammar:
+    """Parse grammar text and expand it into an immutable `Grammar`."""
+    flags: list[str] = []
+    sets: list[str] = []
+    terminals: dict[str, Terminal] = {}
+    specs: dict[str, _NtSpec] = {}
+    start: _SegSpec | None = None
+    current: _NtSpec | None = None
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].rstrip()
+        if not line.strip():
+            continue
+        if raw[0] in " \t":
+            if current is None:
+                raise _err(lineno, "indented line outside a nonterminal")
+            body = line.strip()
+            if body.startswith("include "):
+                seg = _parse_seg(body[len("include "):], lineno, set(flags))
+                current.items.append(_IncludeSpec(seg.symbol, seg.mods, lineno))
+            else:
+                current.items.extend(_parse_ctor(body, lineno, set(flags), set(sets)))
+            continue
+        current = None
+        words = line.split()
+        head = words[0]
+        if head == "flags":
+            flags.extend(words[1:])
+        elif head == "set":
+            sets.append(words[1])
+        elif head == "terminal":
+            opts = dict(w.split("=", 1) for w in words[3:])
+            known = {"pieces", "exclude", "distinct", "add", "notin", "notin_any"}
+            if set(opts) - known:
+                raise _err(lineno, f"unknown terminal options {sorted(set(opts) - known)}")
+            for key in ("distinct", "add", "notin", "notin_any"):
+                for s in opts.get(key, "").split(","):
+                    if s and s not in sets:
+                        raise _err(lineno, f"unknown set {s!r}")
+            terminals[words[1]] = Terminal(
+                name=words[1],
+                kind=words[2],
+                pieces=opts.get("pieces", words[2]),
+                exclude=tuple(x for x in opts.get("exclude", "").split(",") if x),
+                distinct=opts.get("distinct"),
+                add=tuple(x for x in opts.get("add", "").split(",") if x),
+                notin=tuple(x for x in opts.get("notin", "").split(",") if x),
+                notin_any=tuple(x for x in opts.get("notin_any", "").split(",") if x),
+            )
+        elif head == "start":
+            start = _parse_seg(words[1], lineno, set(flags))
+        elif head == "nonterminal":
+            m = re.match(r"^nonterminal\s+([A-Za-z_]\w*)\((.*)\)$", line.strip())
+            if not m:
+                raise _err(lineno, "expected `nonterminal NAME(flag ...)`")
+            params = tuple(m.group(2).split())
+            for p in params:
+                if p not in flags:
+                    raise _err(lineno, f"unknown flag {p!r}")
+            if m.group(1) in specs or m.group(1) in terminals:
+                raise _err(lineno, f"{m.group(1)} defined twice")
+            current = _NtSpec(m.group(1), params, [], lineno)
+            specs[current.name] = current
+        else:
+            raise _err(lineno, f"unknown directive {head!r}")
+    if start is None:
+        raise GrammarError("grammar has no `start` line")
+    return _Expander(flags, sets, terminals, specs).run(start, language)
+
+
+class _Expander:
+    def __init__(self, flags: list[str], sets: list[str], terminals: dict[str, Terminal], specs: dict[str, _NtSpec]):
+        self.flag_order = {f: i for i, f in enumerate(flags)}
+        self.sets = sets
+        self.terminals = terminals
+        self.specs = specs
+        self.done: dict[str, Nonterminal] = {}
+        self.todo: list[tuple[str, frozenset[str]]] = []
+
+    def instance(self, base: str, parent_flags: frozenset[str], mods: tuple[tuple[str, bool], ...], line: int) -> str:
+        if base in self.terminals:
+            if mods:
+                raise _err(line, f"terminal {base} takes no flags")
+            return base
+        spec = self.specs.get(base)
+        if spec is None:
+            raise _err(line, f"unknown symbol {base!r}")
+        f = set(parent_flags)
+        for flag, on in mods:
+            (f.add if on else f.discard)(flag)
+        kept = frozenset(f & set(spec.params))
+        name = self.name(base, kept)
+        if name not in self.done and (base, kept) not in self.todo:
+            self.todo.append((base, kept))
+        return name
+
+    def name(self, base: str, flags: frozenset[str]) -> str:
+        if not flags:
+            return base
+        return base + "[" + ",".join(sorted(flags, key=self.flag_order.__getitem__)) + "]"
+
+    def constructors(self, base: str, flags: frozenset[str]) -> list[Constructor]:
+        spec = self.specs[base]
+        out: list[Constructor] = []
+        for item in spec.items:
+            if isinstance(item, _IncludeSpec):
+                inc = self.instance(item.symbol, flags, item.mods, item.line)
+                inc_base, inc_flags = item.symbol, self.flags_of(item.symbol, flags, item.mods)
+                del inc
+                out.extend(self.constructors(inc_base, inc_flags))
+                continue
+            for flag, want in item.guard:
+                if flag not in spec.params:
+                    raise _err(item.line, f"guard flag {flag!r} is not a parameter of {base}")
+            if any((flag in flags) != want for flag, want in item.guard):
+                continue
+            fields = tuple(
+                Field(fname, self.segments(segs, flags, item.line)) for fname, segs in item.fields
+            )
+            out.append(Constructor(item.name, fields, item.lenient, item.scopes))
+        return out
+
+    def flags_of(self, base: str, parent: frozenset[str], mods: tuple[tuple[str, bool], ...]) -> frozenset[str]:
+        f = set(parent)
+        for flag, on in mods:
+            (f.add if on else f.discard)(flag)
+        return frozenset(f & set(self.specs[base].params))
+
+    def segments(self, segs: tuple[_SegSpec, ...], flags: frozenset[str], line: int) -> tuple[Segment, ...]:
+        out: list[Segment] = []
+        for s in segs:
+            sym = self.instance(s.symbol, flags, s.mods, line)
+            if s.quant == "+":
+                out.extend([Segment(sym, "1"), Segment(sym, "*")])
+            else:
+                out.append(Segment(sym, s.quant))  # type: ignore[arg-type]
+        return tuple(out)
+
+    def run(self, start: _SegSpec, language: str) -> Grammar:
+        start_name = self.instance(start.symbol, frozenset(), start.mods, 0)
+        while self.todo:
+            base, flags = self.todo.pop()
+            name = self.name(base, flags)
+            if name in self.done:
+                continue
+            ctors = self.constructors(base, flags)
+            seen: set[str] = set()
+            for c in ctors:
+                if c.name in seen:
+                    raise _err(self.specs[base].line, f"{name}: constructor {c.name} is ambiguous")
+                seen.add(c.name)
+            if not ctors:
+                raise _err(self.specs[base].line, f"{name} has no constructors in this context")
+            ordered = tuple(sorted(flags, key=self.flag_order.__getitem__))
+            self.done[name] = Nonterminal(name, base, ordered, tuple(ctors))
+        nts = tuple(self.done[k] for k in sorted(self.done))
+        return Grammar(language, start_name, nts, tuple(self.terminals.values()), tuple(self.sets))

@@ -1,0 +1,155 @@
+"""Typed, immutable grammar IR: nonterminal instances (context flags already applied), constructors,
+fields made of segments, terminal classes and symbol sets.  Pure Python, no torch."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = [
+    "Constructor",
+    "Field",
+    "Grammar",
+    "Nonterminal",
+    "Quantifier",
+    "Segment",
+    "Terminal",
+]
+
+Quantifier = Literal["1", "?", "*"]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One run of a field's value: exactly one, an optional one, or any number of `symbol`."""
+
+    symbol: str
+    quant: Quantifier
+
+
+@dataclass(frozen=True)
+class Field:
+    """A named child slot; a list field may be a concatenation of several segments."""
+
+    name: str
+    segments: tuple[Segment, ...]
+
+    @property
+    def is_list(self) -> bool:
+        return len(self.segments) > 1 or self.segments[0].quant == "*"
+
+    @property
+    def is_optional(self) -> bool:
+        return len(self.segments) == 1 and self.segments[0].quant == "?"
+
+
+@dataclass(frozen=True)
+class Constructor:
+    """One way to expand a nonterminal; `name` is the action the model predicts."""
+
+    name: str
+    fields: tuple[Field, ...]
+    lenient: bool = False
+    scopes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Nonterminal:
+    """A nonterminal instantiated with a concrete set of context flags."""
+
+    name: str
+    base: str
+    flags: tuple[str, ...]
+    constructors: tuple[Constructor, ...]
+
+    def constructor(self, name: str) -> Constructor | None:
+        for ctor in self.constructors:
+            if ctor.name == name:
+                return ctor
+        return None
+
+
+@dataclass(frozen=True)
+class Terminal:
+    """A terminal class: its lexical kind, piece tokenizer and symbol-set behaviour."""
+
+    name: str
+    kind: str
+    pieces: str
+    exclude: tuple[str, ...] = ()
+    distinct: str | None = None
+    add: tuple[str, ...] = ()
+    notin: tuple[str, ...] = ()
+    notin_any: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Grammar:
+    """The whole grammar after flag expansion; immutable and content-hashed."""
+
+    language: str
+    start: str
+    nonterminals: tuple[Nonterminal, ...]
+    terminals: tuple[Terminal, ...]
+    sets: tuple[str, ...]
+    _index: dict[str, Nonterminal | Terminal] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for nt in self.nonterminals:
+            self._index[nt.name] = nt
+        for t in self.terminals:
+            self._index[t.name] = t
+
+    def symbol(self, name: str) -> Nonterminal | Terminal:
+        return self._index[name]
+
+    def is_terminal(self, name: str) -> bool:
+        return isinstance(self._index[name], Terminal)
+
+    def nonterminal(self, name: str) -> Nonterminal:
+        sym = self._index[name]
+        if not isinstance(sym, Nonterminal):
+            raise TypeError(f"{name} is a terminal")
+        return sym
+
+    def terminal(self, name: str) -> Terminal:
+        sym = self._index[name]
+        if not isinstance(sym, Terminal):
+            raise TypeError(f"{name} is a nonterminal")
+        return sym
+
+    @property
+    def constructor_names(self) -> tuple[str, ...]:
+        """Every distinct constructor name, sorted: the grammar's structural action vocabulary."""
+        return tuple(sorted({c.name for nt in self.nonterminals for c in nt.constructors}))
+
+    def to_json(self) -> str:
+        """A canonical JSON rendering, the basis of the content hash."""
+        data = {
+            "language": self.language,
+            "start": self.start,
+            "sets": list(self.sets),
+            "terminals": [t.__dict__ for t in self.terminals],
+            "nonterminals": [
+                {
+                    "name": nt.name,
+                    "constructors": [
+                        {
+                            "name": c.name,
+                            "lenient": c.lenient,
+                            "scopes": list(c.scopes),
+                            "fields": [[f.name, [[s.symbol, s.quant] for s in f.segments]] for f in c.fields],
+                        }
+                        for c in nt.constructors
+                    ],
+                }
+                for nt in self.nonterminals
+            ],
+        }
+        return json.dumps(data, sort_keys=True, default=list)
+
+    @property
+    def content_hash(self) -> str:
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]

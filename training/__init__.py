@@ -1,0 +1,1 @@
+"""Corpus preparation, piece training and (later) model training entry points."""
