@@ -1,0 +1,250 @@
+"""Batched grammar matcher on any torch device.
+
+Per-sequence state lives in tensors [B, ...]: the pushdown stack of symbols with each entry's tree
+depth and block nesting, the remaining minimum cost to complete the tree, the running hash of the
+terminal being spelled, and a small table of symbol-set entries (hash, set, scope tag).  Every
+operation is a fixed sequence of tensor ops: no Python loop over the batch and no host
+synchronisation, so it runs unchanged on CPU, CUDA or the `meta` device."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from astgen.codec.actions import END
+from astgen.grammar.compiled import CompiledGrammar
+
+__all__ = ["Matcher", "MatcherConfig"]
+
+
+@dataclass(frozen=True)
+class MatcherConfig:
+    """Budgets and sizes.  `max_actions=None` disables the length budget (e.g. teacher forcing)."""
+
+    strict: bool = True
+    max_actions: int | None = None
+    max_tree_depth: int = 48
+    max_blocks: int = 16
+    max_terminal_pieces: int | None = None
+    stack_capacity: int = 512
+    set_capacity: int = 64
+
+
+_TABLE_CACHE: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
+
+
+def _tables(cg: CompiledGrammar, device: torch.device) -> dict[str, torch.Tensor]:
+    key = (cg.content_hash, str(device))
+    hit = _TABLE_CACHE.get(key)
+    if hit is not None:
+        return hit
+    t: dict[str, torch.Tensor] = {}
+    for name, arr in cg.arrays.items():
+        tensor = torch.from_numpy(arr.copy())
+        if tensor.dtype == torch.int32 and name not in ("allowed_bits", "strict_bits"):
+            tensor = tensor.long()
+        t[name] = tensor.to(device)
+    n = cg.n_actions
+    ar = torch.arange(n)
+    t["word_of"] = (ar // 32).to(device)
+    t["bit_of"] = torch.bitwise_left_shift(torch.ones(n, dtype=torch.int64), ar % 32).to(torch.int64).to(device)
+    _TABLE_CACHE[key] = t
+    return t
+
+
+class Matcher:
+    """Grammar state for a batch of sequences; see the module docstring."""
+
+    def __init__(self, compiled: CompiledGrammar, batch_size: int, device: str | torch.device = "cpu",
+                 config: MatcherConfig | None = None):
+        self.compiled = compiled
+        self.config = config or MatcherConfig()
+        self.device = torch.device(device)
+        self.batch_size = batch_size
+        self.t = _tables(compiled, self.device)
+        self.n_struct = compiled.vocab.piece_base
+        self.n_sets = max(int(compiled.meta["n_sets"]), 1)  # type: ignore[call-overload]
+        self.hash_mod = int(compiled.meta["hash_mod"])  # type: ignore[call-overload]
+        self._mode = "strict_" if self.config.strict else ""
+        self.reset()
+
+    # ------------------------------------------------------------------ state
+    def reset(self) -> None:
+        """Every sequence back to the start symbol."""
+        b, d, e, dev = self.batch_size, self.config.stack_capacity, self.config.set_capacity, self.device
+        self.stack = torch.zeros(b, d, dtype=torch.long, device=dev)
+        self.stack[:, 1] = self.compiled.start_symbol
+        self.tree_depth = torch.zeros(b, d, dtype=torch.long, device=dev)
+        self.block_depth = torch.zeros(b, d, dtype=torch.long, device=dev)
+        self.sp = torch.full((b,), 2, dtype=torch.long, device=dev)
+        self.remaining = self.t[self._mode + "mincost"][self.stack[:, 1]].clone()
+        self.steps = torch.zeros(b, dtype=torch.long, device=dev)
+        self.hash = torch.zeros(b, dtype=torch.long, device=dev)
+        self.term_len = torch.zeros(b, dtype=torch.long, device=dev)
+        self.error = torch.zeros(b, dtype=torch.bool, device=dev)
+        self.ent_hash = torch.zeros(b, e, dtype=torch.long, device=dev)
+        self.ent_set = torch.zeros(b, e, dtype=torch.long, device=dev)
+        self.ent_tag = torch.zeros(b, e, dtype=torch.long, device=dev)
+        self.ent_alive = torch.zeros(b, e, dtype=torch.bool, device=dev)
+
+    _STATE = ("stack", "tree_depth", "block_depth", "sp", "remaining", "steps", "hash", "term_len", "error",
+              "ent_hash", "ent_set", "ent_tag", "ent_alive")
+
+    def fork(self, index: torch.Tensor | list[int]) -> Matcher:
+        """A new matcher whose rows are copies of rows `index` of this one (e.g. for beams)."""
+        idx = torch.as_tensor(index, dtype=torch.long, device=self.device)
+        other = Matcher.__new__(Matcher)
+        other.__dict__.update({k: v for k, v in self.__dict__.items() if k not in self._STATE})
+        other.batch_size = int(idx.shape[0])
+        for name in self._STATE:
+            setattr(other, name, getattr(self, name).index_select(0, idx).clone())
+        return other
+
+    @property
+    def top(self) -> torch.Tensor:
+        """The symbol on top of each stack [B]."""
+        return self.stack.gather(1, (self.sp - 1).unsqueeze(1)).squeeze(1)
+
+    @property
+    def done(self) -> torch.Tensor:
+        """Which sequences have a complete tree (only `<eos>` remains) [B] bool."""
+        return self.top == 0
+
+    def _scope_positions(self) -> torch.Tensor:
+        """Stack position of the innermost open marker of each symbol set, or -1 [B, n_sets]."""
+        d = self.stack.shape[1]
+        pos = torch.arange(d, device=self.device)
+        sets = self.t["marker_set"][self.stack]
+        live = pos.unsqueeze(0) < self.sp.unsqueeze(1)
+        hit = (sets.unsqueeze(-1) == torch.arange(self.n_sets, device=self.device)) & live.unsqueeze(-1)
+        return torch.where(hit, pos.view(1, d, 1), torch.full_like(pos.view(1, d, 1), -1)).amax(1)
+
+    # ------------------------------------------------------------------ mask
+    def mask(self) -> torch.Tensor:
+        """Allowed actions for every sequence [B, A] bool (never an empty row)."""
+        t, cfg = self.t, self.config
+        top = self.top
+        bits = (t["strict_bits"] if cfg.strict else t["allowed_bits"])[top]
+        allowed = (bits[:, t["word_of"]].long() & t["bit_of"]) != 0
+        is_dfa = top >= self.compiled.dfa_base
+        # symbol sets: a name may not end where it would repeat a name its set forbids
+        term = t["sym_term"][top]
+        tt = term.clamp(min=0)
+        scope = self._scope_positions()
+        same = t["term_same"][tt].gather(1, self.ent_set)
+        anyset = t["term_any"][tt].gather(1, self.ent_set)
+        in_scope = self.ent_tag == scope.gather(1, self.ent_set)
+        clash = (self.ent_alive & (self.ent_hash == self.hash.unsqueeze(1)) & ((same & in_scope) | anyset)).any(1)
+        clash = clash & (term >= 0)
+        allowed[:, END] &= ~clash
+        # budgets: completion within max_actions, tree depth, block nesting
+        ok_struct = torch.ones(allowed.shape[0], self.n_struct, dtype=torch.bool, device=self.device)
+        ok_piece = torch.ones(allowed.shape[0], allowed.shape[1] - self.n_struct, dtype=torch.bool, device=self.device)
+        depth_t = self.tree_depth.gather(1, (self.sp - 1).unsqueeze(1))
+        depth_b = self.block_depth.gather(1, (self.sp - 1).unsqueeze(1))
+        mode = self._mode
+        ok_struct &= depth_t + t[mode + "need_tree"][top] <= cfg.max_tree_depth
+        ok_struct &= depth_b + t[mode + "need_block"][top] <= cfg.max_blocks
+        if cfg.max_actions is not None:
+            left = (cfg.max_actions - 1 - self.steps).unsqueeze(1)
+            rem = self.remaining.unsqueeze(1)
+            ok_struct &= rem + t[mode + "extra"][top] <= left
+            loc = t["sym_local"][top]
+            nxt = t["kind_next"][loc]
+            piece_extra = 1 + t["kind_cost"][nxt.clamp(min=0)] - t["kind_cost"][loc].unsqueeze(1)
+            ok_piece &= rem + piece_extra <= left
+        if cfg.max_terminal_pieces is not None:
+            end_ok = allowed[:, END] & ok_struct[:, END]
+            long_term = is_dfa & (self.term_len >= cfg.max_terminal_pieces) & end_ok
+            ok_piece &= ~long_term.unsqueeze(1)
+        full = allowed & torch.cat([ok_struct, ok_piece], dim=1)
+        return torch.where(full.any(1, keepdim=True), full, allowed)
+
+    def fill_mask(self, logits: torch.Tensor) -> torch.Tensor:
+        """Set logits of disallowed actions to -inf, in place; returns `logits`."""
+        m = self.mask()
+        if logits.shape[-1] > m.shape[1]:  # model vocabularies may carry extra (non-grammar) tokens
+            pad = torch.zeros(m.shape[0], logits.shape[-1] - m.shape[1], dtype=torch.bool, device=m.device)
+            m = torch.cat([m, pad], dim=1)
+        logits.masked_fill_(~m, float("-inf"))
+        return logits
+
+    def forced(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(is_forced [B] bool, action [B]): sequences with exactly one allowed action, and which."""
+        m = self.mask()
+        return m.sum(1) == 1, m.to(torch.uint8).argmax(1)
+
+    # ------------------------------------------------------------------ advance
+    def advance(self, actions: torch.Tensor) -> None:
+        """Apply one action per sequence.  Actions outside the grammar set `error` and change nothing."""
+        t = self.t
+        a = actions.to(self.device, torch.long)
+        top = self.top
+        ns = self.n_struct
+        dfa_base = self.compiled.dfa_base
+        is_dfa = top >= dfa_base
+        is_end = a == END
+        is_piece = a >= ns
+        # structural rule
+        g_row = torch.where(is_dfa, torch.zeros_like(top), top)
+        r = t["rule_table"][g_row, a.clamp(max=ns - 1)]
+        r = torch.where(is_dfa | is_piece, torch.zeros_like(r), r)
+        push = t["rule_push"][r]
+        plen = t["rule_len"][r]
+        inc_t = t["rule_tree"][r]
+        inc_b = t["rule_block"][r]
+        # terminal automaton step (pieces outside the automaton keep the state: teacher forcing)
+        piece = (a - ns).clamp(min=0, max=t["kind_next"].shape[1] - 1)
+        loc = t["sym_local"][top]
+        nloc = t["kind_next"][loc, piece]
+        nsym = torch.where(nloc >= 0, t["sym_shift"][top] + nloc, top)
+        valid = torch.where(is_dfa, is_piece | is_end, r > 0)
+        self.error |= ~valid
+        first = torch.where(is_dfa, nsym, push[:, 0])
+        first = torch.where(valid, first, top)
+        push = torch.cat([first.unsqueeze(1), push[:, 1:]], dim=1)
+        plen = torch.where(is_dfa, (~is_end).long(), plen)
+        plen = torch.where(valid, plen, torch.ones_like(plen))
+        zero = torch.zeros_like(inc_t)
+        inc_t = torch.where((is_dfa | ~valid).unsqueeze(1), zero, inc_t)
+        inc_b = torch.where((is_dfa | ~valid).unsqueeze(1), zero, inc_b)
+        k = torch.arange(push.shape[1], device=self.device).unsqueeze(0)
+        live = k < plen.unsqueeze(1)
+        cost = t[self._mode + "mincost"]
+        self.remaining += (cost[push] * live).sum(1) - cost[top]
+        # symbol sets: hash the terminal as it is spelled; add it to its sets when it ends
+        start = t["is_term_start"][top]
+        ph, pp = t["piece_hash"][piece], t["piece_pow"][piece]
+        rolled = torch.where(start, ph, (self.hash * pp + ph) % self.hash_mod)
+        step_piece = is_dfa & is_piece
+        self.term_len = torch.where(step_piece, torch.where(start, torch.ones_like(self.term_len), self.term_len + 1),
+                                    torch.where(is_end, torch.zeros_like(self.term_len), self.term_len))
+        term = t["sym_term"][top]
+        adds = t["term_add"][term.clamp(min=0)] & (is_dfa & is_end & (term >= 0)).unsqueeze(1)
+        scope = self._scope_positions()
+        for s in range(adds.shape[1]):
+            self._add_entry(adds[:, s], s, scope[:, s])
+        self.hash = torch.where(step_piece, rolled, self.hash)
+        # write the pushed symbols and their depths
+        cap = self.stack.shape[1]
+        pos = ((self.sp - 1).unsqueeze(1) + k).clamp(max=cap - 1)
+        parent_t = self.tree_depth.gather(1, (self.sp - 1).unsqueeze(1))
+        parent_b = self.block_depth.gather(1, (self.sp - 1).unsqueeze(1))
+        old_stack = self.stack.gather(1, pos)
+        self.stack.scatter_(1, pos, torch.where(live, push, old_stack))
+        self.tree_depth.scatter_(1, pos, torch.where(live, parent_t + inc_t, self.tree_depth.gather(1, pos)))
+        self.block_depth.scatter_(1, pos, torch.where(live, parent_b + inc_b, self.block_depth.gather(1, pos)))
+        new_sp = self.sp - 1 + plen
+        self.error |= new_sp > cap
+        self.sp = new_sp.clamp(max=cap)
+        self.ent_alive &= self.ent_tag < self.sp.unsqueeze(1)
+        self.steps += 1
+
+    def _add_entry(self, do: torch.Tensor, set_id: int, tag: torch.Tensor) -> None:
+        slot = (~self.ent_alive).to(torch.uint8).argmax(1, keepdim=True)
+        d = do.unsqueeze(1)
+        self.ent_hash.scatter_(1, slot, torch.where(d, self.hash.unsqueeze(1), self.ent_hash.gather(1, slot)))
+        self.ent_set.scatter_(1, slot, torch.where(d, torch.full_like(slot, set_id), self.ent_set.gather(1, slot)))
+        self.ent_tag.scatter_(1, slot, torch.where(d, tag.unsqueeze(1), self.ent_tag.gather(1, slot)))
+        self.ent_alive.scatter_(1, slot, d | self.ent_alive.gather(1, slot))
