@@ -87,9 +87,12 @@ class Matcher:
         self.ent_set = torch.zeros(b, e, dtype=torch.long, device=dev)
         self.ent_tag = torch.zeros(b, e, dtype=torch.long, device=dev)
         self.ent_alive = torch.zeros(b, e, dtype=torch.bool, device=dev)
+        # innermost open marker of each set (-1: none), and under each marker the one it shadowed
+        self.scope = torch.full((b, self.n_sets), -1, dtype=torch.long, device=dev)
+        self.shadowed = torch.full((b, d), -1, dtype=torch.long, device=dev)
 
     _STATE = ("stack", "tree_depth", "block_depth", "sp", "remaining", "steps", "hash", "term_len", "error",
-              "ent_hash", "ent_set", "ent_tag", "ent_alive")
+              "ent_hash", "ent_set", "ent_tag", "ent_alive", "scope", "shadowed")
 
     def fork(self, index: torch.Tensor | list[int]) -> Matcher:
         """A new matcher whose rows are copies of rows `index` of this one (e.g. for beams)."""
@@ -111,15 +114,6 @@ class Matcher:
         """Which sequences have a complete tree (only `<eos>` remains) [B] bool."""
         return self.top == 0
 
-    def _scope_positions(self) -> torch.Tensor:
-        """Stack position of the innermost open marker of each symbol set, or -1 [B, n_sets]."""
-        d = self.stack.shape[1]
-        pos = torch.arange(d, device=self.device)
-        sets = self.t["marker_set"][self.stack]
-        live = pos.unsqueeze(0) < self.sp.unsqueeze(1)
-        hit = (sets.unsqueeze(-1) == torch.arange(self.n_sets, device=self.device)) & live.unsqueeze(-1)
-        return torch.where(hit, pos.view(1, d, 1), torch.full_like(pos.view(1, d, 1), -1)).amax(1)
-
     # ------------------------------------------------------------------ mask
     def mask(self) -> torch.Tensor:
         """Allowed actions for every sequence [B, A] bool (never an empty row)."""
@@ -131,7 +125,7 @@ class Matcher:
         # symbol sets: a name may not end where it would repeat a name its set forbids
         term = t["sym_term"][top]
         tt = term.clamp(min=0)
-        scope = self._scope_positions()
+        scope = self.scope
         same = t["term_same"][tt].gather(1, self.ent_set)
         anyset = t["term_any"][tt].gather(1, self.ent_set)
         in_scope = self.ent_tag == scope.gather(1, self.ent_set)
@@ -222,9 +216,14 @@ class Matcher:
                                     torch.where(is_end, torch.zeros_like(self.term_len), self.term_len))
         term = t["sym_term"][top]
         adds = t["term_add"][term.clamp(min=0)] & (is_dfa & is_end & (term >= 0)).unsqueeze(1)
-        scope = self._scope_positions()
         for s in range(adds.shape[1]):
-            self._add_entry(adds[:, s], s, scope[:, s])
+            self._add_entry(adds[:, s], s, self.scope[:, s])
+        # scopes: popping a marker re-opens the one it shadowed
+        top_set = t["marker_set"][top]
+        popped = valid & (top_set >= 0)
+        ks = top_set.clamp(min=0).unsqueeze(1)
+        restored = self.shadowed.gather(1, (self.sp - 1).unsqueeze(1))
+        self.scope.scatter_(1, ks, torch.where(popped.unsqueeze(1), restored, self.scope.gather(1, ks)))
         self.hash = torch.where(step_piece, rolled, self.hash)
         # write the pushed symbols and their depths
         cap = self.stack.shape[1]
@@ -235,6 +234,14 @@ class Matcher:
         self.stack.scatter_(1, pos, torch.where(live, push, old_stack))
         self.tree_depth.scatter_(1, pos, torch.where(live, parent_t + inc_t, self.tree_depth.gather(1, pos)))
         self.block_depth.scatter_(1, pos, torch.where(live, parent_b + inc_b, self.block_depth.gather(1, pos)))
+        # scopes: markers sit at the bottom of a rule's push; each remembers what it shadows
+        push_set = t["marker_set"][push]
+        for j in range(min(2, push.shape[1])):
+            opened = live[:, j] & (push_set[:, j] >= 0)
+            kj = push_set[:, j].clamp(min=0).unsqueeze(1)
+            pj = pos[:, j : j + 1]
+            self.shadowed.scatter_(1, pj, torch.where(opened.unsqueeze(1), self.scope.gather(1, kj), self.shadowed.gather(1, pj)))
+            self.scope.scatter_(1, kj, torch.where(opened.unsqueeze(1), pj, self.scope.gather(1, kj)))
         new_sp = self.sp - 1 + plen
         self.error |= new_sp > cap
         self.sp = new_sp.clamp(max=cap)

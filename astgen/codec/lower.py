@@ -42,7 +42,8 @@ class _Lowerer:
         items: list[GValue] = []
         i = 0
         if body and _is_docstring(body[0]):
-            items.append(self.stmt(body[0]))
+            value = body[0].value  # type: ignore[attr-defined]
+            items.append(GNode("Docstring", {"value": self.constant(value)}))
             i = 1
         while i < len(body) and _is_future(body[i]):
             assert isinstance(body[i], ast.ImportFrom)
@@ -515,7 +516,9 @@ class _Lifter:
         body: list[ast.stmt] = []
         for item in _list(g["body"]):
             item = _node(item)
-            if item.ctor == "FutureImport":
+            if item.ctor == "Docstring":
+                body.append(ast.Expr(value=self.constant(_node(item["value"]))))
+            elif item.ctor == "FutureImport":
                 body.append(ast.ImportFrom(module="__future__", names=[self.alias(a) for a in _list(item["names"])], level=0))
             else:
                 body.append(self.stmt(item))

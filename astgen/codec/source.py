@@ -19,8 +19,10 @@ def decode_source_bytes(data: bytes, filename: str = "<source>") -> str:
         raise UnsupportedSourceError(f"{filename}: binary file (contains NUL bytes), not Python source")
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-    except SyntaxError as e:
-        raise SourceSyntaxError(str(e.msg if hasattr(e, "msg") else e), filename, getattr(e, "lineno", None)) from None
+    except SyntaxError as e:  # raised for undecodable bytes and bad coding cookies
+        raise UnsupportedSourceError(
+            f"{filename}: {e.msg if hasattr(e, 'msg') else e} (not UTF-8 and no usable coding cookie)"
+        ) from None
     try:
         text = data.decode(encoding)
     except (UnicodeDecodeError, LookupError) as e:

@@ -143,6 +143,8 @@ class _Builder:
 
     def ctor_push(self, nt_base: str, ctor: Constructor) -> tuple[list[str], list[int], list[int]]:
         """Symbols pushed by a constructor (bottom to top), with tree-depth and block increments."""
+        if len(ctor.scopes) > 2:
+            raise GrammarError(f"{ctor.name}: at most two scopes per constructor (the matcher opens two per step)")
         syms: list[str] = [f"Marker({s})" for s in ctor.scopes]
         tree = [1] * len(syms)
         block = [0] * len(syms)

@@ -1,0 +1,73 @@
+"""A plain-Python replay of the compiled automaton over one action sequence (no torch).
+
+It follows exactly the tables the torch `Matcher` uses, one sequence at a time, and reports for
+each step the symbol on top of the stack and whether the action was forced (the only action the
+grammar allows there).  Used for statistics over whole corpora and as a reference in tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from astgen.codec.actions import END
+from astgen.errors import GrammarError
+from astgen.grammar.compiled import CompiledGrammar
+
+__all__ = ["Replay", "replay"]
+
+
+@dataclass(frozen=True)
+class Replay:
+    """Per-step top symbols and forced flags of one action sequence."""
+
+    tops: list[int]
+    forced: list[bool]
+
+    @property
+    def n_forced(self) -> int:
+        return sum(self.forced)
+
+    @property
+    def n_visible(self) -> int:
+        return len(self.forced) - self.n_forced
+
+
+def _allowed_counts(cg: CompiledGrammar, strict: bool) -> np.ndarray:
+    key = "_n_allowed_strict" if strict else "_n_allowed"
+    cached = cg.__dict__.get(key)
+    if cached is None:
+        bits = cg.arrays["strict_bits" if strict else "allowed_bits"].view(np.uint32)
+        cached = np.unpackbits(bits.view(np.uint8), axis=1).sum(axis=1)
+        object.__setattr__(cg, key, cached)
+    return cached  # type: ignore[no-any-return]
+
+
+def replay(cg: CompiledGrammar, actions: list[int], strict: bool = False) -> Replay:
+    """Run `actions` through the automaton; raises GrammarError at the first disallowed action."""
+    a = cg.arrays
+    rule_table, rule_push, rule_len = a["rule_table"], a["rule_push"], a["rule_len"]
+    kind_next, sym_local, sym_shift = a["kind_next"], a["sym_local"], a["sym_shift"]
+    counts = _allowed_counts(cg, strict)
+    ns = cg.vocab.piece_base
+    dfa_base = cg.dfa_base
+    stack = [0, cg.start_symbol]
+    tops: list[int] = []
+    forced: list[bool] = []
+    for i, act in enumerate(actions):
+        top = stack.pop()
+        tops.append(top)
+        forced.append(bool(counts[top] == 1))
+        if top >= dfa_base:
+            if act == END:
+                continue
+            if act < ns:
+                raise GrammarError(f"step {i}: {cg.action_name(act)} inside {cg.symbol_names[top]}")
+            nxt = int(kind_next[sym_local[top], act - ns])
+            stack.append(int(sym_shift[top]) + nxt if nxt >= 0 else top)
+            continue
+        r = int(rule_table[top, act]) if act < ns else 0
+        if r == 0:
+            raise GrammarError(f"step {i}: {cg.action_name(act)} not allowed in {cg.symbol_names[top]}")
+        stack.extend(int(x) for x in rule_push[r, : rule_len[r]])
+    return Replay(tops, forced)

@@ -1,0 +1,84 @@
+"""The grammar text format: parsing, flag expansion, guards, includes and errors with line numbers."""
+
+from __future__ import annotations
+
+import pytest
+
+from astgen.errors import GrammarError
+from astgen.grammar import load
+from astgen.grammar.dsl import parse_grammar
+
+SMALL = """
+flags a b
+set s
+terminal name identifier pieces=name distinct=s
+start top[+a]
+nonterminal top(a b)
+  Top(items: item*, flag: leaf[+b]?)
+nonterminal item(a)
+  include leaf
+  Pair(x: item, y: item) @scope=s
+nonterminal leaf(a b)
+  Leaf_{X,Y}()
+  OnlyA(n: name) if a & !b
+  OnlyB() if b @lenient
+"""
+
+
+def test_expansion_instantiates_only_reachable_flag_sets() -> None:
+    g = parse_grammar(SMALL, "toy")
+    names = {nt.name for nt in g.nonterminals}
+    assert g.start == "top[a]"
+    assert names == {"top[a]", "item[a]", "leaf[a]", "leaf[a,b]"}
+
+
+def test_guards_braces_and_includes() -> None:
+    g = parse_grammar(SMALL, "toy")
+    assert [c.name for c in g.nonterminal("leaf[a]").constructors] == ["Leaf_X", "Leaf_Y", "OnlyA"]
+    ab = g.nonterminal("leaf[a,b]")
+    assert [c.name for c in ab.constructors] == ["Leaf_X", "Leaf_Y", "OnlyB"]
+    assert ab.constructor("OnlyB").lenient  # type: ignore[union-attr]
+    item = g.nonterminal("item[a]")
+    assert [c.name for c in item.constructors] == ["Leaf_X", "Leaf_Y", "OnlyA", "Pair"]
+    assert item.constructor("Pair").scopes == ("s",)  # type: ignore[union-attr]
+
+
+def test_plus_is_one_then_star() -> None:
+    g = parse_grammar("flags\nstart r\nnonterminal r()\n  R(xs: r+)\n  E()\n", "toy")
+    (field,) = g.nonterminal("r").constructor("R").fields  # type: ignore[union-attr]
+    assert [(s.symbol, s.quant) for s in field.segments] == [("r", "1"), ("r", "*")]
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("flags a\nstart x\nnonterminal x(a)\n  X(y: nope)\n", "unknown symbol 'nope'"),
+        ("flags a\nstart x\nnonterminal x(q)\n  X()\n", "line 3: unknown flag 'q'"),
+        ("flags a\nstart x\nnonterminal x(a)\n  X() if zz\n", "line 4: unknown flag 'zz'"),
+        ("flags a\nstart x\nnonterminal x(a)\n  X()\n  X()\n", "ambiguous"),
+        ("flags a\nstart x[+a]\nnonterminal x(a)\n  X() if !a\n", "no constructors"),
+        ("flags\nnonterminal x()\n  X()\n", "no `start`"),
+        ("flags\nstart x\nbogus line\n", "line 3: unknown directive"),
+        ("flags\nstart x\nnonterminal x()\n  X() @scope=nope\n", "unknown set"),
+    ],
+)
+def test_malformed_grammar_raises_grammar_error(text: str, needle: str) -> None:
+    with pytest.raises(GrammarError, match=needle):
+        parse_grammar(text, "bad")
+
+
+def test_python_grammar_is_deterministic_and_hashed() -> None:
+    g = load("python")
+    assert g.content_hash == parse_grammar(
+        __import__("astgen.grammar", fromlist=["grammar_text"]).grammar_text("python"), "python"
+    ).content_hash
+    assert len(g.constructor_names) > 100
+    # every constructor of every instance has a unique name within its nonterminal
+    for nt in g.nonterminals:
+        names = [c.name for c in nt.constructors]
+        assert len(names) == len(set(names)), nt.name
+
+
+def test_unknown_language_is_a_grammar_error() -> None:
+    with pytest.raises(GrammarError, match="no grammar"):
+        load("cobol")
