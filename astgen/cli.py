@@ -66,7 +66,9 @@ def _roundtrip_one(path: Path) -> object:
 
 @grammar_app.command("roundtrip")
 def roundtrip(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders (default: the whole standard library).")] = None,
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Files or folders (default: the whole standard library).")
+    ] = None,
     jobs: Annotated[int, typer.Option(help="Worker processes.")] = 2,
     limit: Annotated[int, typer.Option(help="Check only every N-th file (1 = all).")] = 1,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every failing file.")] = False,
@@ -85,8 +87,9 @@ def roundtrip(
     t0 = time.time()
     results: list[RoundtripResult] = []
     with mp.get_context("spawn").Pool(max(1, jobs), initializer=_init_worker) as pool:
-        for r in tqdm(pool.imap_unordered(_roundtrip_one, files, chunksize=4), total=len(files), desc="roundtrip",
-                      file=sys.stderr):
+        for r in tqdm(
+            pool.imap_unordered(_roundtrip_one, files, chunksize=4), total=len(files), desc="roundtrip", file=sys.stderr
+        ):
             results.append(r)  # type: ignore[arg-type]
     counts = Counter(r.status for r in results)
     parsed = len(results) - counts["unparsable"]
@@ -98,8 +101,10 @@ def roundtrip(
     typer.echo(f"exact round trip: {exact}/{parsed} ({100.0 * exact / max(parsed, 1):.2f}%)")
     if chars:
         typer.echo(f"actions: {actions} over {chars} characters of canonical source")
-        typer.echo(f"actions per character: {actions / chars:.4f} "
-                   f"(forced {forced / chars:.4f}, model-visible {(actions - forced) / chars:.4f})")
+        typer.echo(
+            f"actions per character: {actions / chars:.4f} "
+            f"(forced {forced / chars:.4f}, model-visible {(actions - forced) / chars:.4f})"
+        )
     typer.echo(f"time: {time.time() - t0:.1f}s with {jobs} worker(s)")
     failures = [r for r in results if r.status in ("mismatch", "error")]
     for r in failures if verbose else failures[:10]:
@@ -122,8 +127,9 @@ def _sample_chunk(args: tuple[int, int, int, int, str]) -> dict[str, object]:
     failures: list[str] = []
     nodes = 0
     lengths = 0
-    for ids in sample_uniform(cg, batch, seed=seed, max_actions=max_actions, max_terminal_pieces=max_pieces,
-                              device=device):
+    for ids in sample_uniform(
+        cg, batch, seed=seed, max_actions=max_actions, max_terminal_pieces=max_pieces, device=device
+    ):
         stats["n"] += 1
         lengths += len(ids)
         ctors.update(cg.vocab.name(a) for a in ids if cg.vocab.ctor_base <= a < cg.vocab.piece_base)
@@ -193,11 +199,15 @@ def sample(
     typer.echo(f"programs: {total} (seed {seed}, batch {batch}, max_actions {max_actions}, {time.time() - t0:.1f}s)")
     typer.echo(f"ast.parse:           {pct('parse')}")
     typer.echo(f"compile(..., exec):  {pct('compile')}")
-    typer.echo(f"tree-sitter-python:  {pct('tree_sitter')} "
-               f"({totals['tree_sitter_exempt']} exempt: constructs tree-sitter rejects, see docs/grammar.md)")
+    typer.echo(
+        f"tree-sitter-python:  {pct('tree_sitter')} "
+        f"({totals['tree_sitter_exempt']} exempt: constructs tree-sitter rejects, see docs/grammar.md)"
+    )
     typer.echo(f"mean size: {nodes / max(total, 1):.1f} ast nodes, {actions / max(total, 1):.1f} actions")
-    typer.echo(f"constructor coverage: {len(ctors & all_ctors)}/{len(all_ctors)} = "
-               f"{100.0 * len(ctors & all_ctors) / len(all_ctors):.1f}%")
+    typer.echo(
+        f"constructor coverage: {len(ctors & all_ctors)}/{len(all_ctors)} = "
+        f"{100.0 * len(ctors & all_ctors) / len(all_ctors):.1f}%"
+    )
     missing = sorted(all_ctors - ctors)
     if missing:
         typer.echo(f"  never sampled: {', '.join(missing)}")
@@ -207,7 +217,9 @@ def sample(
         from astgen.codec import default_codec
         from astgen.sampling import sample_uniform
 
-        for ids in sample_uniform(cg, show, seed=seed, max_actions=max_actions, max_terminal_pieces=max_terminal_pieces):
+        for ids in sample_uniform(
+            cg, show, seed=seed, max_actions=max_actions, max_terminal_pieces=max_terminal_pieces
+        ):
             typer.echo("--- sample\n" + default_codec().decode(ids))
     if totals["compile"] != total or totals["tree_sitter"] != total:
         raise typer.Exit(1)
@@ -231,7 +243,9 @@ def encode_cmd(
 
 
 @grammar_app.command("decode")
-def decode_cmd(path: Annotated[str, typer.Argument(help="A file of whitespace-separated action ids, or - for stdin.")]) -> None:
+def decode_cmd(
+    path: Annotated[str, typer.Argument(help="A file of whitespace-separated action ids, or - for stdin.")],
+) -> None:
     """Print the canonical source of an action sequence."""
     from astgen.codec import default_codec
 
@@ -251,11 +265,15 @@ def info() -> None:
 
     g = load()
     cg = default_compiled()
-    typer.echo(f"grammar: python, hash {g.content_hash}, {len(g.nonterminals)} nonterminal instances, "
-               f"{len(g.constructor_names)} constructors, {len(g.terminals)} terminal classes")
-    typer.echo(f"compiled: {cg.n_symbols} stack symbols ({cg.dfa_base} grammar, {cg.n_symbols - cg.dfa_base} "
-               f"terminal-automaton states), {cg.n_actions} actions ({len(cg.vocab.pieces)} pieces), "
-               f"hash {cg.content_hash}")
+    typer.echo(
+        f"grammar: python, hash {g.content_hash}, {len(g.nonterminals)} nonterminal instances, "
+        f"{len(g.constructor_names)} constructors, {len(g.terminals)} terminal classes"
+    )
+    typer.echo(
+        f"compiled: {cg.n_symbols} stack symbols ({cg.dfa_base} grammar, {cg.n_symbols - cg.dfa_base} "
+        f"terminal-automaton states), {cg.n_actions} actions ({len(cg.vocab.pieces)} pieces), "
+        f"hash {cg.content_hash}"
+    )
 
 
 @app.command("demo")
@@ -286,10 +304,14 @@ def demo(
     same = ast.dump(ast.parse(out)) == ast.dump(ast.parse(source))
     r = replay(cg, ids)
     typer.echo(f"== round trip of {filename}")
-    typer.echo(f"{len(source)} characters -> {len(ids)} actions ({r.n_visible} model-visible, {r.n_forced} forced) "
-               f"-> {len(out)} characters of canonical source; ast.dump equal: {same}")
+    typer.echo(
+        f"{len(source)} characters -> {len(ids)} actions ({r.n_visible} model-visible, {r.n_forced} forced) "
+        f"-> {len(out)} characters of canonical source; ast.dump equal: {same}"
+    )
     typer.echo("first actions: " + " ".join(cg.vocab.name(a) for a in ids[:24]) + " ...")
-    typer.echo(f"\n== {samples} programs sampled from the grammar mask alone (uniform over allowed actions, seed {seed})")
+    typer.echo(
+        f"\n== {samples} programs sampled from the grammar mask alone (uniform over allowed actions, seed {seed})"
+    )
     for ids in sample_uniform(cg, samples, seed=seed, max_actions=160, max_terminal_pieces=2):
         src = codec.decode(ids)
         v = check_source(src)

@@ -56,8 +56,13 @@ def _tables(cg: CompiledGrammar, device: torch.device) -> dict[str, torch.Tensor
 class Matcher:
     """Grammar state for a batch of sequences; see the module docstring."""
 
-    def __init__(self, compiled: CompiledGrammar, batch_size: int, device: str | torch.device = "cpu",
-                 config: MatcherConfig | None = None):
+    def __init__(
+        self,
+        compiled: CompiledGrammar,
+        batch_size: int,
+        device: str | torch.device = "cpu",
+        config: MatcherConfig | None = None,
+    ):
         self.compiled = compiled
         self.config = config or MatcherConfig()
         self.device = torch.device(device)
@@ -91,8 +96,23 @@ class Matcher:
         self.scope = torch.full((b, self.n_sets), -1, dtype=torch.long, device=dev)
         self.shadowed = torch.full((b, d), -1, dtype=torch.long, device=dev)
 
-    _STATE = ("stack", "tree_depth", "block_depth", "sp", "remaining", "steps", "hash", "term_len", "error",
-              "ent_hash", "ent_set", "ent_tag", "ent_alive", "scope", "shadowed")
+    _STATE = (
+        "stack",
+        "tree_depth",
+        "block_depth",
+        "sp",
+        "remaining",
+        "steps",
+        "hash",
+        "term_len",
+        "error",
+        "ent_hash",
+        "ent_set",
+        "ent_tag",
+        "ent_alive",
+        "scope",
+        "shadowed",
+    )
 
     def fork(self, index: torch.Tensor | list[int]) -> Matcher:
         """A new matcher whose rows are copies of rows `index` of this one (e.g. for beams)."""
@@ -212,8 +232,11 @@ class Matcher:
         ph, pp = t["piece_hash"][piece], t["piece_pow"][piece]
         rolled = torch.where(start, ph, (self.hash * pp + ph) % self.hash_mod)
         step_piece = is_dfa & is_piece
-        self.term_len = torch.where(step_piece, torch.where(start, torch.ones_like(self.term_len), self.term_len + 1),
-                                    torch.where(is_end, torch.zeros_like(self.term_len), self.term_len))
+        self.term_len = torch.where(
+            step_piece,
+            torch.where(start, torch.ones_like(self.term_len), self.term_len + 1),
+            torch.where(is_end, torch.zeros_like(self.term_len), self.term_len),
+        )
         term = t["sym_term"][top]
         adds = t["term_add"][term.clamp(min=0)] & (is_dfa & is_end & (term >= 0)).unsqueeze(1)
         for s in range(adds.shape[1]):
@@ -240,7 +263,9 @@ class Matcher:
             opened = live[:, j] & (push_set[:, j] >= 0)
             kj = push_set[:, j].clamp(min=0).unsqueeze(1)
             pj = pos[:, j : j + 1]
-            self.shadowed.scatter_(1, pj, torch.where(opened.unsqueeze(1), self.scope.gather(1, kj), self.shadowed.gather(1, pj)))
+            self.shadowed.scatter_(
+                1, pj, torch.where(opened.unsqueeze(1), self.scope.gather(1, kj), self.shadowed.gather(1, pj))
+            )
             self.scope.scatter_(1, kj, torch.where(opened.unsqueeze(1), pj, self.scope.gather(1, kj)))
         new_sp = self.sp - 1 + plen
         self.error |= new_sp > cap

@@ -15,12 +15,20 @@ from astgen.matcher import Matcher, MatcherConfig
 __all__ = ["sample_uniform"]
 
 
-def sample_uniform(compiled: CompiledGrammar, batch_size: int, *, seed: int, max_actions: int = 400,
-                   max_terminal_pieces: int = 4, device: str | torch.device = "cpu",
-                   config: MatcherConfig | None = None) -> list[list[int]]:
+def sample_uniform(
+    compiled: CompiledGrammar,
+    batch_size: int,
+    *,
+    seed: int,
+    max_actions: int = 400,
+    max_terminal_pieces: int = 4,
+    device: str | torch.device = "cpu",
+    config: MatcherConfig | None = None,
+) -> list[list[int]]:
     """Sample `batch_size` complete action sequences (each ends with `<eos>`)."""
-    cfg = config or MatcherConfig(strict=True, max_actions=max_actions, max_terminal_pieces=max_terminal_pieces,
-                                  stack_capacity=256)
+    cfg = config or MatcherConfig(
+        strict=True, max_actions=max_actions, max_terminal_pieces=max_terminal_pieces, stack_capacity=256
+    )
     gen = torch.Generator(device=device).manual_seed(seed)
     m = Matcher(compiled, batch_size, device, cfg)
     n_actions = compiled.n_actions

@@ -29,7 +29,11 @@ class Validity:
 def tree_sitter_gap(tree: ast.AST) -> str | None:
     """The TREE_SITTER_GAPS key of the first known tree-sitter gap in `tree`, if any."""
     for node in ast.walk(tree):
-        if isinstance(node, ast.Starred) and isinstance(node.ctx, ast.Store) and isinstance(node.value, (ast.Tuple, ast.List)):
+        if (
+            isinstance(node, ast.Starred)
+            and isinstance(node.ctx, ast.Store)
+            and isinstance(node.value, (ast.Tuple, ast.List))
+        ):
             return "starred-sequence-target"
     return None
 

@@ -69,9 +69,12 @@ def test_malformed_grammar_raises_grammar_error(text: str, needle: str) -> None:
 
 def test_python_grammar_is_deterministic_and_hashed() -> None:
     g = load("python")
-    assert g.content_hash == parse_grammar(
-        __import__("astgen.grammar", fromlist=["grammar_text"]).grammar_text("python"), "python"
-    ).content_hash
+    assert (
+        g.content_hash
+        == parse_grammar(
+            __import__("astgen.grammar", fromlist=["grammar_text"]).grammar_text("python"), "python"
+        ).content_hash
+    )
     assert len(g.constructor_names) > 100
     # every constructor of every instance has a unique name within its nonterminal
     for nt in g.nonterminals:

@@ -24,13 +24,33 @@ def accepts(dfa: ByteDFA, text: bytes) -> bool:
 @pytest.mark.parametrize(
     ("kind", "exclude", "good", "bad"),
     [
-        ("identifier", (), [b"x", b"_a1", b"match", b"case", b"__debug__", b"iff", b"Nonex"], [b"", b"1a", b"if", b"None", b"a-b", b"a.b"]),
+        (
+            "identifier",
+            (),
+            [b"x", b"_a1", b"match", b"case", b"__debug__", b"iff", b"Nonex"],
+            [b"", b"1a", b"if", b"None", b"a-b", b"a.b"],
+        ),
         ("identifier", ("__debug__",), [b"__debug", b"__debug__x"], [b"__debug__", b"class"]),
         ("identifier", ("_", "__debug__"), [b"__", b"_x"], [b"_"]),
-        ("dotted", ("__debug__", "__future__"), [b"os.path", b"a", b"__future__x"], [b"__future__", b"a.", b".a", b"a..b", b"a.if"]),
+        (
+            "dotted",
+            ("__debug__", "__future__"),
+            [b"os.path", b"a", b"__future__x"],
+            [b"__future__", b"a.", b".a", b"a..b", b"a.if"],
+        ),
         ("int", (), [b"0", b"7", b"12345678901234567890"], [b"", b"01", b"1_0", b"0x1", b"-1"]),
-        ("float", (), [b"1.5", b"1e+16", b"1.5e-07", b"inf", b"0.0", b"12"], [b"", b".5", b"1.", b"1e5", b"nan", b"in"]),
-        ("utf8", (), [b"", "é€😀".encode(), "\ud800".encode("utf-8", "surrogatepass")], [b"\xff", b"\xc3", b"\xc0\x80", b"\xe0\x80\x80"]),
+        (
+            "float",
+            (),
+            [b"1.5", b"1e+16", b"1.5e-07", b"inf", b"0.0", b"12"],
+            [b"", b".5", b"1.", b"1e5", b"nan", b"in"],
+        ),
+        (
+            "utf8",
+            (),
+            [b"", "é€😀".encode(), "\ud800".encode("utf-8", "surrogatepass")],
+            [b"\xff", b"\xc3", b"\xc0\x80", b"\xe0\x80\x80"],
+        ),
         ("utf8_nonempty", (), [b"a"], [b""]),
         ("fexpr_text", (), [b"", b"abc def", b"a:b!c"], [b"'", b'"', b"\\", b"#", b"{", b"\n", "é".encode()]),
         ("fspec_text", (), [b">10", b"#x", b".3f"], [b"", b"{", b"'", b"\\"]),
@@ -52,11 +72,24 @@ def test_identifier_dfa_rejects_every_keyword() -> None:
         assert accepts(dfa, kw.encode() + b"_")
 
 
-PIECES = [bytes([b]) for b in range(256)] + [b"ab", b"if", b"1.", b"e+", b"__", b"de", b"bug__", b"\xc3\xa9", b"\xe2\x82"]
+PIECES = [bytes([b]) for b in range(256)] + [
+    b"ab",
+    b"if",
+    b"1.",
+    b"e+",
+    b"__",
+    b"de",
+    b"bug__",
+    b"\xc3\xa9",
+    b"\xe2\x82",
+]
 
 
 @settings(max_examples=200, deadline=None, derandomize=True)
-@given(st.lists(st.sampled_from(range(len(PIECES))), max_size=8), st.sampled_from(["identifier", "float", "utf8", "dotted"]))
+@given(
+    st.lists(st.sampled_from(range(len(PIECES))), max_size=8),
+    st.sampled_from(["identifier", "float", "utf8", "dotted"]),
+)
 def test_lifted_automaton_agrees_with_bytes(seq: list[int], kind: str) -> None:
     dfa = build_kind(kind, ("__debug__",) if kind != "float" and kind != "utf8" else ())
     lifted = lift(dfa, PIECES)

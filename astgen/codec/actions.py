@@ -116,7 +116,7 @@ class ActionCodec:
             i = 0
             for seg, n in zip(f.segments, counts):
                 if seg.quant == "*":
-                    for item in items[i:i + n]:
+                    for item in items[i : i + n]:
                         if self.grammar.is_terminal(seg.symbol):
                             out.append(MORE)
                         self._symbol(seg.symbol, item, out, cb)
@@ -126,7 +126,9 @@ class ActionCodec:
                 i += n
         out.extend([CLOSE] * len(ctor.scopes))
 
-    def _segment_item(self, seg: Segment, v: GValue, out: list[int], cb: Callable[[Terminal, bytes], None] | None) -> None:
+    def _segment_item(
+        self, seg: Segment, v: GValue, out: list[int], cb: Callable[[Terminal, bytes], None] | None
+    ) -> None:
         if seg.quant == "1":
             if v is None:
                 raise GrammarError(f"missing required {seg.symbol}")

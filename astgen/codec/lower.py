@@ -1,3 +1,6 @@
+# typeshed types each ast node constructor precisely; lifting builds nodes generically from grammar
+# trees, so these checks are relaxed for this module only.
+# mypy: disable-error-code="arg-type,call-overload,misc,attr-defined,union-attr"
 """Lowering `ast` trees to grammar trees (`GNode`) and lifting them back.
 
 This is where Python's AST is refined for the grammar: parallel lists are zipped (Dict, Compare,
@@ -72,13 +75,16 @@ class _Lowerer:
 
     # statements
     def _funcdef(self, n: ast.FunctionDef | ast.AsyncFunctionDef, ctor: str) -> GNode:
-        return GNode(ctor, {
-            "decorator_list": self.exprs(n.decorator_list),
-            "name": _b(n.name),
-            "args": self.arguments(n.args, is_lambda=False),
-            "returns": self.opt(n.returns),
-            "body": self.body(n.body),
-        })
+        return GNode(
+            ctor,
+            {
+                "decorator_list": self.exprs(n.decorator_list),
+                "name": _b(n.name),
+                "args": self.arguments(n.args, is_lambda=False),
+                "returns": self.opt(n.returns),
+                "body": self.body(n.body),
+            },
+        )
 
     def s_FunctionDef(self, n: ast.FunctionDef) -> GNode:
         return self._funcdef(n, "FunctionDef")
@@ -87,13 +93,16 @@ class _Lowerer:
         return self._funcdef(n, "AsyncGenDef" if _is_generator(n) else "AsyncFunctionDef")
 
     def s_ClassDef(self, n: ast.ClassDef) -> GNode:
-        return GNode("ClassDef", {
-            "decorator_list": self.exprs(n.decorator_list),
-            "name": _b(n.name),
-            "bases": self.exprs(n.bases),
-            "keywords": [self.keyword(k) for k in n.keywords],
-            "body": self.body(n.body),
-        })
+        return GNode(
+            "ClassDef",
+            {
+                "decorator_list": self.exprs(n.decorator_list),
+                "name": _b(n.name),
+                "bases": self.exprs(n.bases),
+                "keywords": [self.keyword(k) for k in n.keywords],
+                "body": self.body(n.body),
+            },
+        )
 
     def s_Return(self, n: ast.Return) -> GNode:
         return GNode("Return", {"value": self.opt(n.value)})
@@ -116,10 +125,15 @@ class _Lowerer:
         return GNode("AnnAssign", fields)
 
     def _for(self, n: ast.For | ast.AsyncFor, ctor: str) -> GNode:
-        return GNode(ctor, {
-            "target": self.expr(n.target), "iter": self.expr(n.iter),
-            "body": self.stmts(n.body), "orelse": self.stmts(n.orelse),
-        })
+        return GNode(
+            ctor,
+            {
+                "target": self.expr(n.target),
+                "iter": self.expr(n.iter),
+                "body": self.stmts(n.body),
+                "orelse": self.stmts(n.orelse),
+            },
+        )
 
     def s_For(self, n: ast.For) -> GNode:
         return self._for(n, "For")
@@ -148,7 +162,10 @@ class _Lowerer:
 
     def s_Match(self, n: ast.Match) -> GNode:
         cases: list[GValue] = [
-            GNode("match_case", {"pattern": self.pattern(c.pattern), "guard": self.opt(c.guard), "body": self.stmts(c.body)})
+            GNode(
+                "match_case",
+                {"pattern": self.pattern(c.pattern), "guard": self.opt(c.guard), "body": self.stmts(c.body)},
+            )
             for c in n.cases
         ]
         return GNode("Match", {"subject": self.expr(n.subject), "cases": cases})
@@ -163,25 +180,40 @@ class _Lowerer:
     def handler(self, h: ast.ExceptHandler) -> GNode:
         if h.type is None:
             return GNode("ExceptHandlerBare", {"body": self.stmts(h.body)})
-        return GNode("ExceptHandler", {
-            "type": self.expr(h.type), "name": None if h.name is None else _b(h.name), "body": self.stmts(h.body),
-        })
+        return GNode(
+            "ExceptHandler",
+            {
+                "type": self.expr(h.type),
+                "name": None if h.name is None else _b(h.name),
+                "body": self.stmts(h.body),
+            },
+        )
 
     def s_Try(self, n: ast.Try) -> GNode:
         if not n.handlers:
             return GNode("TryFinally", {"body": self.stmts(n.body), "finalbody": self.stmts(n.finalbody)})
         handlers: list[GValue] = [self.handler(h) for h in n.handlers]  # type: ignore[arg-type]
         ctor = "TryBare" if n.handlers[-1].type is None else "Try"
-        return GNode(ctor, {
-            "body": self.stmts(n.body), "handlers": handlers,
-            "orelse": self.stmts(n.orelse), "finalbody": self.stmts(n.finalbody),
-        })
+        return GNode(
+            ctor,
+            {
+                "body": self.stmts(n.body),
+                "handlers": handlers,
+                "orelse": self.stmts(n.orelse),
+                "finalbody": self.stmts(n.finalbody),
+            },
+        )
 
     def s_TryStar(self, n: ast.TryStar) -> GNode:
-        return GNode("TryStar", {
-            "body": self.stmts(n.body), "handlers": [self.handler(h) for h in n.handlers],  # type: ignore[arg-type]
-            "orelse": self.stmts(n.orelse), "finalbody": self.stmts(n.finalbody),
-        })
+        return GNode(
+            "TryStar",
+            {
+                "body": self.stmts(n.body),
+                "handlers": [self.handler(h) for h in n.handlers],  # type: ignore[arg-type]
+                "orelse": self.stmts(n.orelse),
+                "finalbody": self.stmts(n.finalbody),
+            },
+        )
 
     def s_Assert(self, n: ast.Assert) -> GNode:
         return GNode("Assert", {"test": self.expr(n.test), "msg": self.opt(n.msg)})
@@ -290,7 +322,8 @@ class _Lowerer:
 
     def e_Dict(self, n: ast.Dict) -> GNode:
         items: list[GValue] = [
-            GNode("DictUnpack", {"value": self.expr(v)}) if k is None
+            GNode("DictUnpack", {"value": self.expr(v)})
+            if k is None
             else GNode("DictItem", {"key": self.expr(k), "value": self.expr(v)})
             for k, v in zip(n.keys, n.values)
         ]
@@ -301,9 +334,14 @@ class _Lowerer:
 
     def generators(self, gens: list[ast.comprehension]) -> list[GValue]:
         return [
-            GNode("AsyncComprehension" if g.is_async else "comprehension", {
-                "target": self.expr(g.target), "iter": self.expr(g.iter), "ifs": self.exprs(g.ifs),
-            })
+            GNode(
+                "AsyncComprehension" if g.is_async else "comprehension",
+                {
+                    "target": self.expr(g.target),
+                    "iter": self.expr(g.iter),
+                    "ifs": self.exprs(g.ifs),
+                },
+            )
             for g in gens
         ]
 
@@ -317,9 +355,14 @@ class _Lowerer:
         return GNode("GeneratorExp", {"generators": self.generators(n.generators), "elt": self.expr(n.elt)})
 
     def e_DictComp(self, n: ast.DictComp) -> GNode:
-        return GNode("DictComp", {
-            "generators": self.generators(n.generators), "key": self.expr(n.key), "value": self.expr(n.value),
-        })
+        return GNode(
+            "DictComp",
+            {
+                "generators": self.generators(n.generators),
+                "key": self.expr(n.key),
+                "value": self.expr(n.value),
+            },
+        )
 
     def e_Await(self, n: ast.Await) -> GNode:
         return GNode("Await", {"value": self.expr(n.value)})
@@ -337,9 +380,14 @@ class _Lowerer:
         return GNode("Compare", {"left": self.expr(n.left), "comparators": items})
 
     def e_Call(self, n: ast.Call) -> GNode:
-        return GNode("Call", {
-            "func": self.expr(n.func), "args": self.exprs(n.args), "keywords": [self.keyword(k) for k in n.keywords],
-        })
+        return GNode(
+            "Call",
+            {
+                "func": self.expr(n.func),
+                "args": self.exprs(n.args),
+                "keywords": [self.keyword(k) for k in n.keywords],
+            },
+        )
 
     def fparts(self, values: list[ast.expr], ctor: str) -> GNode:
         head: bytes | None = None
@@ -446,9 +494,14 @@ class _Lowerer:
                 GNode("KwdPattern", {"attr": _b(a), "pattern": self.pattern(x)})
                 for a, x in zip(p.kwd_attrs, p.kwd_patterns)
             ]
-            return GNode("MatchClass", {
-                "cls": self.pattern_value(p.cls), "patterns": [self.pattern(x) for x in p.patterns], "kwd": kwd,
-            })
+            return GNode(
+                "MatchClass",
+                {
+                    "cls": self.pattern_value(p.cls),
+                    "patterns": [self.pattern(x) for x in p.patterns],
+                    "kwd": kwd,
+                },
+            )
         if isinstance(p, ast.MatchAs):
             if p.pattern is None:
                 return GNode("MatchWildcard") if p.name is None else GNode("MatchCapture", {"name": _b(p.name)})
@@ -471,12 +524,18 @@ class _Lowerer:
             if inner.ctor in ("Int", "Float", "Imag"):
                 return GNode("Neg" + inner.ctor, inner.fields)
         if (
-            isinstance(v, ast.BinOp) and isinstance(v.op, (ast.Add, ast.Sub))
-            and isinstance(v.right, ast.Constant) and isinstance(v.right.value, complex)
+            isinstance(v, ast.BinOp)
+            and isinstance(v.op, (ast.Add, ast.Sub))
+            and isinstance(v.right, ast.Constant)
+            and isinstance(v.right.value, complex)
         ):
-            return GNode("Complex_" + type(v.op).__name__, {
-                "real": self.pattern_value(v.left), "imag": _float_text(v.right.value.imag),
-            })
+            return GNode(
+                "Complex_" + type(v.op).__name__,
+                {
+                    "real": self.pattern_value(v.left),
+                    "imag": _float_text(v.right.value.imag),
+                },
+            )
         raise GrammarError(f"line {getattr(v, 'lineno', '?')}: unsupported pattern value {type(v).__name__}")
 
 
@@ -519,7 +578,9 @@ class _Lifter:
             if item.ctor == "Docstring":
                 body.append(ast.Expr(value=self.constant(_node(item["value"]))))
             elif item.ctor == "FutureImport":
-                body.append(ast.ImportFrom(module="__future__", names=[self.alias(a) for a in _list(item["names"])], level=0))
+                body.append(
+                    ast.ImportFrom(module="__future__", names=[self.alias(a) for a in _list(item["names"])], level=0)
+                )
             else:
                 body.append(self.stmt(item))
         return ast.Module(body=body, type_ignores=[])
@@ -541,48 +602,72 @@ class _Lifter:
         if c in ("FunctionDef", "AsyncFunctionDef", "AsyncGenDef"):
             cls = ast.FunctionDef if c == "FunctionDef" else ast.AsyncFunctionDef
             return cls(  # type: ignore[call-overload,no-any-return]
-                name=_s(g["name"]), args=self.arguments(_node(g["args"])), body=self.body(g["body"]),
-                decorator_list=self.exprs(g["decorator_list"]), returns=self.opt(g["returns"]), type_comment=None,
+                name=_s(g["name"]),
+                args=self.arguments(_node(g["args"])),
+                body=self.body(g["body"]),
+                decorator_list=self.exprs(g["decorator_list"]),
+                returns=self.opt(g["returns"]),
+                type_comment=None,
             )
         if c == "ClassDef":
             return ast.ClassDef(
-                name=_s(g["name"]), bases=self.exprs(g["bases"]), keywords=[self.keyword(_node(k)) for k in _list(g["keywords"])],
-                body=self.body(g["body"]), decorator_list=self.exprs(g["decorator_list"]),
+                name=_s(g["name"]),
+                bases=self.exprs(g["bases"]),
+                keywords=[self.keyword(_node(k)) for k in _list(g["keywords"])],
+                body=self.body(g["body"]),
+                decorator_list=self.exprs(g["decorator_list"]),
             )
         if c == "Return":
             return ast.Return(value=self.opt(g["value"]))
         if c == "Delete":
             return ast.Delete(targets=self.exprs(g["targets"], _DEL))
         if c == "Assign":
-            return ast.Assign(targets=self.exprs(g["targets"], _STORE), value=self.expr(_node(g["value"])), type_comment=None)
+            return ast.Assign(
+                targets=self.exprs(g["targets"], _STORE), value=self.expr(_node(g["value"])), type_comment=None
+            )
         if c.startswith("AugAssign_"):
-            return ast.AugAssign(target=self.expr(_node(g["target"]), _STORE), op=_op(c), value=self.expr(_node(g["value"])))
+            return ast.AugAssign(
+                target=self.expr(_node(g["target"]), _STORE), op=_op(c), value=self.expr(_node(g["value"]))
+            )
         if c in ("AnnAssign", "AnnAssignName", "AnnAssignParen"):
-            target = ast.Name(id=_s(g["target"]), ctx=_STORE) if c != "AnnAssign" else self.expr(_node(g["target"]), _STORE)
+            target = (
+                ast.Name(id=_s(g["target"]), ctx=_STORE) if c != "AnnAssign" else self.expr(_node(g["target"]), _STORE)
+            )
             return ast.AnnAssign(
-                target=target, annotation=self.expr(_node(g["annotation"])), value=self.opt(g["value"]),
+                target=target,
+                annotation=self.expr(_node(g["annotation"])),
+                value=self.opt(g["value"]),
                 simple=int(c == "AnnAssignName"),
             )
         if c in ("For", "AsyncFor"):
             fcls = ast.For if c == "For" else ast.AsyncFor
             return fcls(  # type: ignore[call-overload,no-any-return]
-                target=self.expr(_node(g["target"]), _STORE), iter=self.expr(_node(g["iter"])),
-                body=self.stmts(g["body"]), orelse=self.stmts(g["orelse"]), type_comment=None,
+                target=self.expr(_node(g["target"]), _STORE),
+                iter=self.expr(_node(g["iter"])),
+                body=self.stmts(g["body"]),
+                orelse=self.stmts(g["orelse"]),
+                type_comment=None,
             )
         if c == "While":
-            return ast.While(test=self.expr(_node(g["test"])), body=self.stmts(g["body"]), orelse=self.stmts(g["orelse"]))
+            return ast.While(
+                test=self.expr(_node(g["test"])), body=self.stmts(g["body"]), orelse=self.stmts(g["orelse"])
+            )
         if c == "If":
             return ast.If(test=self.expr(_node(g["test"])), body=self.stmts(g["body"]), orelse=self.stmts(g["orelse"]))
         if c in ("With", "AsyncWith"):
             wcls = ast.With if c == "With" else ast.AsyncWith
             items = [
-                ast.withitem(context_expr=self.expr(_node(i["context_expr"])), optional_vars=self.opt(i["optional_vars"], _STORE))
+                ast.withitem(
+                    context_expr=self.expr(_node(i["context_expr"])), optional_vars=self.opt(i["optional_vars"], _STORE)
+                )
                 for i in map(_node, _list(g["items"]))
             ]
             return wcls(items=items, body=self.stmts(g["body"]), type_comment=None)  # type: ignore[call-overload,no-any-return]
         if c == "Match":
             cases = [
-                ast.match_case(pattern=self.pattern(_node(m["pattern"])), guard=self.opt(m["guard"]), body=self.stmts(m["body"]))
+                ast.match_case(
+                    pattern=self.pattern(_node(m["pattern"])), guard=self.opt(m["guard"]), body=self.stmts(m["body"])
+                )
                 for m in map(_node, _list(g["cases"]))
             ]
             return ast.Match(subject=self.expr(_node(g["subject"])), cases=cases)
@@ -593,8 +678,10 @@ class _Lifter:
         if c in ("Try", "TryBare", "TryFinally", "TryStar"):
             tcls = ast.TryStar if c == "TryStar" else ast.Try
             return tcls(  # type: ignore[call-overload,no-any-return]
-                body=self.stmts(g["body"]), handlers=[self.handler(_node(h)) for h in _list(g["handlers"])],
-                orelse=self.stmts(g["orelse"]), finalbody=self.stmts(g["finalbody"]),
+                body=self.stmts(g["body"]),
+                handlers=[self.handler(_node(h)) for h in _list(g["handlers"])],
+                orelse=self.stmts(g["orelse"]),
+                finalbody=self.stmts(g["finalbody"]),
             )
         if c == "Assert":
             return ast.Assert(test=self.expr(_node(g["test"])), msg=self.opt(g["msg"]))
@@ -646,9 +733,13 @@ class _Lifter:
                 vararg.annotation = ast.Starred(value=vararg.annotation, ctx=_LOAD)
         kwonly = [_node(x) for x in _list(g["kwonly"])]
         return ast.arguments(
-            posonlyargs=[arg(p) for p in posonly], args=[arg(p) for p in args], vararg=vararg,
-            kwonlyargs=[arg(p) for p in kwonly], kw_defaults=[self.opt(p["default"]) for p in kwonly],
-            kwarg=None if g["kwarg"] is None else arg(_node(g["kwarg"])), defaults=defaults,
+            posonlyargs=[arg(p) for p in posonly],
+            args=[arg(p) for p in args],
+            vararg=vararg,
+            kwonlyargs=[arg(p) for p in kwonly],
+            kw_defaults=[self.opt(p["default"]) for p in kwonly],
+            kwarg=None if g["kwarg"] is None else arg(_node(g["kwarg"])),
+            defaults=defaults,
         )
 
     def keyword(self, g: GNode) -> ast.keyword:
@@ -659,8 +750,10 @@ class _Lifter:
     def generators(self, v: GValue) -> list[ast.comprehension]:
         return [
             ast.comprehension(
-                target=self.expr(_node(x["target"]), _STORE), iter=self.expr(_node(x["iter"])),
-                ifs=self.exprs(x["ifs"]), is_async=int(x.ctor == "AsyncComprehension"),
+                target=self.expr(_node(x["target"]), _STORE),
+                iter=self.expr(_node(x["iter"])),
+                ifs=self.exprs(x["ifs"]),
+                is_async=int(x.ctor == "AsyncComprehension"),
             )
             for x in map(_node, _list(v))
         ]
@@ -678,7 +771,8 @@ class _Lifter:
     def formatted(self, g: GNode) -> ast.FormattedValue:
         spec = g["format_spec"]
         return ast.FormattedValue(
-            value=self.expr(_node(g["value"])), conversion=_CONVERSION_CODES[g.ctor.split("_", 1)[1]],
+            value=self.expr(_node(g["value"])),
+            conversion=_CONVERSION_CODES[g.ctor.split("_", 1)[1]],
             format_spec=None if spec is None else ast.JoinedStr(values=self.fparts(_node(spec))),
         )
 
@@ -695,7 +789,9 @@ class _Lifter:
         if c == "Lambda":
             return ast.Lambda(args=self.arguments(_node(g["args"])), body=self.expr(_node(g["body"])))
         if c == "IfExp":
-            return ast.IfExp(test=self.expr(_node(g["test"])), body=self.expr(_node(g["body"])), orelse=self.expr(_node(g["orelse"])))
+            return ast.IfExp(
+                test=self.expr(_node(g["test"])), body=self.expr(_node(g["body"])), orelse=self.expr(_node(g["orelse"]))
+            )
         if c == "Dict":
             items = [_node(x) for x in _list(g["items"])]
             return ast.Dict(
@@ -708,7 +804,11 @@ class _Lifter:
             ccls = {"ListComp": ast.ListComp, "SetComp": ast.SetComp, "GeneratorExp": ast.GeneratorExp}[c]
             return ccls(elt=self.expr(_node(g["elt"])), generators=self.generators(g["generators"]))  # type: ignore[no-any-return]
         if c == "DictComp":
-            return ast.DictComp(key=self.expr(_node(g["key"])), value=self.expr(_node(g["value"])), generators=self.generators(g["generators"]))
+            return ast.DictComp(
+                key=self.expr(_node(g["key"])),
+                value=self.expr(_node(g["value"])),
+                generators=self.generators(g["generators"]),
+            )
         if c == "Await":
             return ast.Await(value=self.expr(_node(g["value"])))
         if c == "Yield":
@@ -718,11 +818,16 @@ class _Lifter:
         if c == "Compare":
             items = [_node(x) for x in _list(g["comparators"])]
             return ast.Compare(
-                left=self.expr(_node(g["left"])), ops=[_op(i.ctor) for i in items],
+                left=self.expr(_node(g["left"])),
+                ops=[_op(i.ctor) for i in items],
                 comparators=[self.expr(_node(i["comparator"])) for i in items],
             )
         if c == "Call":
-            return ast.Call(func=self.expr(_node(g["func"])), args=self.exprs(g["args"]), keywords=[self.keyword(_node(k)) for k in _list(g["keywords"])])
+            return ast.Call(
+                func=self.expr(_node(g["func"])),
+                args=self.exprs(g["args"]),
+                keywords=[self.keyword(_node(k)) for k in _list(g["keywords"])],
+            )
         if c == "JoinedStr":
             return ast.JoinedStr(values=self.fparts(g))
         if c in _CONSTANT_CTORS:
@@ -798,8 +903,10 @@ class _Lifter:
         if c == "MatchClass":
             kwd = [_node(x) for x in _list(g["kwd"])]
             return ast.MatchClass(
-                cls=self.pattern_value(_node(g["cls"])), patterns=[self.pattern(_node(x)) for x in _list(g["patterns"])],
-                kwd_attrs=[_s(k["attr"]) for k in kwd], kwd_patterns=[self.pattern(_node(k["pattern"])) for k in kwd],
+                cls=self.pattern_value(_node(g["cls"])),
+                patterns=[self.pattern(_node(x)) for x in _list(g["patterns"])],
+                kwd_attrs=[_s(k["attr"]) for k in kwd],
+                kwd_patterns=[self.pattern(_node(k["pattern"])) for k in kwd],
             )
         if c == "MatchCapture":
             return ast.MatchAs(pattern=None, name=_s(g["name"]))
@@ -813,7 +920,21 @@ class _Lifter:
 
 
 _CONSTANT_CTORS = frozenset(
-    {"True", "False", "None", "Ellipsis", "Int", "Float", "Imag", "Str", "UStr", "Bytes", "NegInt", "NegFloat", "NegImag"}
+    {
+        "True",
+        "False",
+        "None",
+        "Ellipsis",
+        "Int",
+        "Float",
+        "Imag",
+        "Str",
+        "UStr",
+        "Bytes",
+        "NegInt",
+        "NegFloat",
+        "NegImag",
+    }
 )
 
 

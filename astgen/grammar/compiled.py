@@ -19,7 +19,7 @@ import numpy as np
 from astgen.codec.actions import CLOSE, END, EOS, MORE, STOP, ActionVocabulary
 from astgen.errors import GrammarError
 from astgen.grammar.ir import Constructor, Grammar, Segment
-from astgen.grammar.lexical import build_kind, lift
+from astgen.grammar.lexical import PieceDFA, build_kind, lift
 from astgen.grammar.pieces import PieceVocabulary
 
 __all__ = ["CompiledGrammar", "compile_grammar"]
@@ -98,8 +98,11 @@ class CompiledGrammar:
         """Write tables to `<path>` (safetensors; names and metadata as JSON in its header)."""
         from safetensors.numpy import save_file
 
-        save_file({k: np.ascontiguousarray(v) for k, v in self.arrays.items()}, str(path),
-                  metadata={"astgen": json.dumps(self._meta_json())})
+        save_file(
+            {k: np.ascontiguousarray(v) for k, v in self.arrays.items()},
+            str(path),
+            metadata={"astgen": json.dumps(self._meta_json())},
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> CompiledGrammar:
@@ -219,7 +222,7 @@ class _Builder:
         # ------------------------------------------------ terminal automata
         terminals = [t for t in g.terminals if f"{t.name}@0" in self.ids]
         kinds: dict[tuple[str, tuple[str, ...]], int] = {}
-        kind_dfas = []
+        kind_dfas: list[PieceDFA] = []
         for t in terminals:
             key = (t.kind, t.exclude)
             if key not in kinds:
@@ -288,8 +291,21 @@ class _Builder:
         # ------------------------------------------------ costs and needs (fixpoints), per mode
         dfa_cost = local_cost[np.array(sym_local, dtype=np.int64)] if n_dfa else np.zeros(0, dtype=np.int64)
         costs = {
-            mode: _costs(rules, remap, rule_table, rule_push, rule_len, rule_tree, rule_block, usable,
-                         dfa_base, n_sym, n_struct, dfa_cost, names)
+            mode: _costs(
+                rules,
+                remap,
+                rule_table,
+                rule_push,
+                rule_len,
+                rule_tree,
+                rule_block,
+                usable,
+                dfa_base,
+                n_sym,
+                n_struct,
+                dfa_cost,
+                names,
+            )
             for mode, usable in (("", np.ones(n_rules, dtype=bool)), ("strict_", rule_strict))
         }
         gr = rule_table
@@ -304,7 +320,6 @@ class _Builder:
         strict[dfa_base:] = allowed[dfa_base:]
         # ------------------------------------------------ symbol sets
         n_sets = len(g.sets)
-        term_distinct = np.full(len(terminals), -1, dtype=np.int32)
         term_same = np.zeros((len(terminals), max(n_sets, 1)), dtype=bool)
         term_any = np.zeros((len(terminals), max(n_sets, 1)), dtype=bool)
         term_add = np.zeros((len(terminals), max(n_sets, 1)), dtype=bool)
@@ -312,12 +327,12 @@ class _Builder:
             if t.distinct:
                 term_same[i, self.sets[t.distinct]] = True
                 term_add[i, self.sets[t.distinct]] = True
-            for s in t.notin:
-                term_same[i, self.sets[s]] = True
-            for s in t.notin_any:
-                term_any[i, self.sets[s]] = True
-            for s in t.add:
-                term_add[i, self.sets[s]] = True
+            for name in t.notin:
+                term_same[i, self.sets[name]] = True
+            for name in t.notin_any:
+                term_any[i, self.sets[name]] = True
+            for name in t.add:
+                term_add[i, self.sets[name]] = True
         marker_set = np.full(n_sym, -1, dtype=np.int32)
         for old, k in self.marker_set.items():
             marker_set[remap[old]] = k
@@ -369,9 +384,21 @@ class _Builder:
         return CompiledGrammar(arrays, meta, tuple(names), vocab)
 
 
-def _costs(rules: list, remap: dict[int, int], rule_table: np.ndarray, rule_push: np.ndarray, rule_len: np.ndarray,
-           rule_tree: np.ndarray, rule_block: np.ndarray, usable: np.ndarray, dfa_base: int, n_sym: int, n_struct: int,
-           dfa_cost: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+def _costs(
+    rules: list,
+    remap: dict[int, int],
+    rule_table: np.ndarray,
+    rule_push: np.ndarray,
+    rule_len: np.ndarray,
+    rule_tree: np.ndarray,
+    rule_block: np.ndarray,
+    usable: np.ndarray,
+    dfa_base: int,
+    n_sym: int,
+    n_struct: int,
+    dfa_cost: np.ndarray,
+    names: list[str],
+) -> dict[str, np.ndarray]:
     """Minimum actions to complete each symbol, and the tree depth / block nesting each rule needs to
     complete, using only `usable` rules (strict sampling may not use lenient ones)."""
     K = rule_push.shape[1]
@@ -421,8 +448,12 @@ def _costs(rules: list, remap: dict[int, int], rule_table: np.ndarray, rule_push
     need_b[:dfa_base] = np.clip(np.where(gr > 0, rule_need_block[gr], 0), 0, _INF)
     extra[dfa_base:, END] = 1 - mincost[dfa_base:]
     extra[0, EOS] = 0
-    return {"mincost": np.minimum(mincost, _INF).astype(np.int32), "extra": extra, "need_tree": need_t,
-            "need_block": need_b}
+    return {
+        "mincost": np.minimum(mincost, _INF).astype(np.int32),
+        "extra": extra,
+        "need_tree": need_t,
+        "need_block": need_b,
+    }
 
 
 def _pack(mask: np.ndarray) -> np.ndarray:
@@ -431,7 +462,7 @@ def _pack(mask: np.ndarray) -> np.ndarray:
     w = (a + 31) // 32
     padded = np.zeros((s, w * 32), dtype=np.uint64)
     padded[:, :a] = mask
-    weights = (np.uint64(1) << np.arange(32, dtype=np.uint64))
+    weights = np.uint64(1) << np.arange(32, dtype=np.uint64)
     words = (padded.reshape(s, w, 32) * weights).sum(axis=2)
     return words.astype(np.uint32).view(np.int32)
 
@@ -439,4 +470,3 @@ def _pack(mask: np.ndarray) -> np.ndarray:
 def compile_grammar(grammar: Grammar, pieces: PieceVocabulary, max_push: int = 16) -> CompiledGrammar:
     """Compile a grammar and piece vocabulary into automaton tables."""
     return _Builder(grammar, pieces, max_push).build()
-

@@ -134,7 +134,7 @@ def _parse_ctor(text: str, line: int, flags: set[str], sets: set[str]) -> list[_
         if tok == "@lenient":
             lenient = True
         elif tok.startswith("@scope="):
-            scopes = tuple(tok[len("@scope="):].split(","))
+            scopes = tuple(tok[len("@scope=") :].split(","))
             for s in scopes:
                 if s not in sets:
                     raise _err(line, f"unknown set {s!r}")
@@ -161,7 +161,7 @@ def parse_grammar(text: str, language: str) -> Grammar:
                 raise _err(lineno, "indented line outside a nonterminal")
             body = line.strip()
             if body.startswith("include "):
-                seg = _parse_seg(body[len("include "):], lineno, set(flags))
+                seg = _parse_seg(body[len("include ") :], lineno, set(flags))
                 current.items.append(_IncludeSpec(seg.symbol, seg.mods, lineno))
             else:
                 current.items.extend(_parse_ctor(body, lineno, set(flags), set(sets)))
@@ -249,19 +249,16 @@ class _Expander:
         out: list[Constructor] = []
         for item in spec.items:
             if isinstance(item, _IncludeSpec):
-                inc = self.instance(item.symbol, flags, item.mods, item.line)
-                inc_base, inc_flags = item.symbol, self.flags_of(item.symbol, flags, item.mods)
-                del inc
-                out.extend(self.constructors(inc_base, inc_flags))
+                if item.symbol not in self.specs:
+                    raise _err(item.line, f"cannot include {item.symbol!r}: not a nonterminal")
+                out.extend(self.constructors(item.symbol, self.flags_of(item.symbol, flags, item.mods)))
                 continue
-            for flag, want in item.guard:
+            for flag, _ in item.guard:
                 if flag not in spec.params:
                     raise _err(item.line, f"guard flag {flag!r} is not a parameter of {base}")
             if any((flag in flags) != want for flag, want in item.guard):
                 continue
-            fields = tuple(
-                Field(fname, self.segments(segs, flags, item.line)) for fname, segs in item.fields
-            )
+            fields = tuple(Field(fname, self.segments(segs, flags, item.line)) for fname, segs in item.fields)
             out.append(Constructor(item.name, fields, item.lenient, item.scopes))
         return out
 

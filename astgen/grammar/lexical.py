@@ -7,11 +7,12 @@ identifiers are ASCII, strings inside f-string replacement fields avoid quotes, 
 every state at once (numpy), giving the piece-level transition table the matcher uses."""
 
 from __future__ import annotations
-
 import __future__
+
 import keyword
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -43,7 +44,7 @@ class PieceDFA:
     accept: np.ndarray
 
 
-def _explore(start: Hashable, step: Callable[[Hashable, int], Hashable | None], accept: Callable[[Hashable], bool]) -> ByteDFA:
+def _explore(start: Any, step: Callable[[Any, int], Hashable | None], accept: Callable[[Any], bool]) -> ByteDFA:
     index = {start: 0}
     order = [start]
     rows: list[list[int]] = []
@@ -78,8 +79,8 @@ def _identifier(excluded: frozenset[str], dotted: bool) -> ByteDFA:
     # state: ("start" | "in", prefix-or-None)
     start = ("start", "")
 
-    def step(state: Hashable, b: int) -> Hashable | None:
-        phase, prefix = state  # type: ignore[misc]
+    def step(state: Any, b: int) -> Hashable | None:
+        phase, prefix = state
         if phase == "start":
             return ("in", _word_step(words, prefix, b)) if b in _ID_START else None
         if b in _ID_CONT:
@@ -88,8 +89,8 @@ def _identifier(excluded: frozenset[str], dotted: bool) -> ByteDFA:
             return ("start", "")
         return None
 
-    def accept(state: Hashable) -> bool:
-        phase, prefix = state  # type: ignore[misc]
+    def accept(state: Any) -> bool:
+        phase, prefix = state
         return bool(phase == "in" and prefix not in words)
 
     return _explore(start, step, accept)
@@ -116,9 +117,19 @@ def _int() -> ByteDFA:
 
 def _float() -> ByteDFA:
     trans = {
-        ("start", "DIGIT"): "int", ("start", "i"): "i", ("i", "n"): "in", ("in", "f"): "inf",
-        ("int", "DIGIT"): "int", ("int", "."): "dot", ("dot", "DIGIT"): "frac", ("frac", "DIGIT"): "frac",
-        ("int", "e"): "e", ("frac", "e"): "e", ("e", "SIGN"): "esign", ("esign", "DIGIT"): "exp", ("exp", "DIGIT"): "exp",
+        ("start", "DIGIT"): "int",
+        ("start", "i"): "i",
+        ("i", "n"): "in",
+        ("in", "f"): "inf",
+        ("int", "DIGIT"): "int",
+        ("int", "."): "dot",
+        ("dot", "DIGIT"): "frac",
+        ("frac", "DIGIT"): "frac",
+        ("int", "e"): "e",
+        ("frac", "e"): "e",
+        ("e", "SIGN"): "esign",
+        ("esign", "DIGIT"): "exp",
+        ("exp", "DIGIT"): "exp",
     }
 
     def step(state: Hashable, b: int) -> Hashable | None:
@@ -132,8 +143,8 @@ def _float() -> ByteDFA:
 def _utf8(min_len: int) -> ByteDFA:
     """Well-formed UTF-8 (surrogates allowed: str values are encoded with surrogatepass)."""
 
-    def step(state: Hashable, b: int) -> Hashable | None:
-        count, need, lo, hi = state  # type: ignore[misc]
+    def step(state: Any, b: int) -> Hashable | None:
+        count, need, lo, hi = state
         if need == 0:
             c = min(count + 1, min_len)
             if b < 0x80:

@@ -99,7 +99,10 @@ class PieceVocabulary:
         for group, values in corpus.items():
             tok = Tokenizer(models.BPE())
             trainer = trainers.BpeTrainer(
-                vocab_size=sizes[group], initial_alphabet=alphabet, show_progress=False, min_frequency=2,
+                vocab_size=sizes[group],
+                initial_alphabet=alphabet,
+                show_progress=False,
+                min_frequency=2,
                 max_token_length=24,
             )
             tok.train_from_iterator((_to_text(v[:256]) for v in values if v), trainer=trainer)

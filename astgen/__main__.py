@@ -1,0 +1,5 @@
+"""`python -m astgen` runs the command line."""
+
+from astgen.cli import main
+
+main()
