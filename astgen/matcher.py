@@ -45,10 +45,17 @@ def _tables(cg: CompiledGrammar, device: torch.device) -> dict[str, torch.Tensor
         if tensor.dtype == torch.int32 and name not in ("allowed_bits", "strict_bits"):
             tensor = tensor.long()
         t[name] = tensor.to(device)
+    # unpack the bitmasks once: a [S, A] bool row gather per step is cheaper than unpacking per step
     n = cg.n_actions
     ar = torch.arange(n)
-    t["word_of"] = (ar // 32).to(device)
-    t["bit_of"] = torch.bitwise_left_shift(torch.ones(n, dtype=torch.int64), ar % 32).to(torch.int64).to(device)
+    bit_of = torch.bitwise_left_shift(torch.ones(n, dtype=torch.int64), ar % 32)
+    for name in ("allowed_bits", "strict_bits"):
+        words = torch.from_numpy(cg.arrays[name].copy()).long()
+        t[name.replace("_bits", "_mask")] = ((words[:, ar // 32] & bit_of) != 0).to(device)
+    # completion cost after each piece, per automaton state (one gather per step instead of two)
+    nxt = torch.from_numpy(cg.arrays["kind_next"].copy()).long()
+    cost = torch.from_numpy(cg.arrays["kind_cost"].copy()).long()
+    t["kind_next_cost"] = torch.where(nxt >= 0, cost[nxt.clamp(min=0)], torch.zeros_like(nxt)).to(device)
     _TABLE_CACHE[key] = t
     return t
 
@@ -72,6 +79,11 @@ class Matcher:
         self.n_sets = max(int(compiled.meta["n_sets"]), 1)  # type: ignore[call-overload]
         self.hash_mod = int(compiled.meta["hash_mod"])  # type: ignore[call-overload]
         self._mode = "strict_" if self.config.strict else ""
+        # push positions that can hold a scope marker (after a list's own re-push, before the fields)
+        rp, ms = compiled.arrays["rule_push"], compiled.arrays["marker_set"]
+        lens = compiled.arrays["rule_len"]
+        slots = [j for j in range(rp.shape[1]) if ((ms[rp[:, j]] >= 0) & (j < lens)).any()]
+        self.marker_slots = max(slots) + 1 if slots else 0
         self.reset()
 
     # ------------------------------------------------------------------ state
@@ -139,8 +151,7 @@ class Matcher:
         """Allowed actions for every sequence [B, A] bool (never an empty row)."""
         t, cfg = self.t, self.config
         top = self.top
-        bits = (t["strict_bits"] if cfg.strict else t["allowed_bits"])[top]
-        allowed = (bits[:, t["word_of"]].long() & t["bit_of"]) != 0
+        allowed = (t["strict_mask"] if cfg.strict else t["allowed_mask"])[top]
         is_dfa = top >= self.compiled.dfa_base
         # symbol sets: a name may not end where it would repeat a name its set forbids
         term = t["sym_term"][top]
@@ -165,8 +176,7 @@ class Matcher:
             rem = self.remaining.unsqueeze(1)
             ok_struct &= rem + t[mode + "extra"][top] <= left
             loc = t["sym_local"][top]
-            nxt = t["kind_next"][loc]
-            piece_extra = 1 + t["kind_cost"][nxt.clamp(min=0)] - t["kind_cost"][loc].unsqueeze(1)
+            piece_extra = 1 + t["kind_next_cost"][loc] - t["kind_cost"][loc].unsqueeze(1)
             ok_piece &= rem + piece_extra <= left
         if cfg.max_terminal_pieces is not None:
             end_ok = allowed[:, END] & ok_struct[:, END]
@@ -259,7 +269,7 @@ class Matcher:
         self.block_depth.scatter_(1, pos, torch.where(live, parent_b + inc_b, self.block_depth.gather(1, pos)))
         # scopes: markers sit at the bottom of a rule's push; each remembers what it shadows
         push_set = t["marker_set"][push]
-        for j in range(min(2, push.shape[1])):
+        for j in range(self.marker_slots):
             opened = live[:, j] & (push_set[:, j] >= 0)
             kj = push_set[:, j].clamp(min=0).unsqueeze(1)
             pj = pos[:, j : j + 1]

@@ -20,6 +20,8 @@ SOURCES = [
     "class C:\n    x: int = 1\n    def m(self):\n        global g\n        with open(f'{self!r:>4}') as fh:\n            yield from fh\n",
     "match cmd:\n    case [x, *rest] if rest:\n        pass\n    case {'a': 1, **kw}:\n        pass\n    case Point(x=0) | Point(y=0):\n        pass\n",
     "try:\n    pass\nexcept* ValueError as e:\n    raise\nlambda q, /, r=2: (yield)\n",
+    # a keyword scope opened inside a list element: the second class may reuse `metaclass`
+    "class A(metaclass=M):\n    pass\nclass B(metaclass=M):\n    pass\n",
 ]
 
 
@@ -141,3 +143,14 @@ def test_tree_depth_budget_bounds_nesting(compiled: CompiledGrammar, codec: Code
             return 1 + max((depth(c) for c in ast.iter_child_nodes(n)), default=0)
 
         assert depth(tree) <= 2 * 12 + 2
+
+
+def test_elif_chains_are_not_nested_blocks(codec: Codec, compiled: CompiledGrammar) -> None:
+    """CPython counts loops/try/with towards its 20 nested blocks, not if/elif."""
+    src = "if a:\n    pass\n" + "".join(f"elif x{i}:\n    pass\n" for i in range(30))
+    ids = codec.encode(src)
+    m = Matcher(compiled, 1, config=MatcherConfig(strict=True, max_blocks=4))
+    for a in ids:
+        assert bool(m.mask()[0, a])
+        m.advance(torch.tensor([a]))
+    assert not bool(m.error.any())

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from astgen.codec.gnode import GNode, GValue
 from astgen.errors import GrammarError
-from astgen.grammar.ir import Grammar, Nonterminal, Segment, Terminal
+from astgen.grammar.ir import Constructor, Grammar, Nonterminal, Segment, Terminal
 from astgen.grammar.pieces import PieceVocabulary
 
 __all__ = ["SPECIALS", "ActionCodec", "ActionVocabulary"]
@@ -94,7 +94,7 @@ class ActionCodec:
             return
         if not isinstance(value, GNode):
             raise GrammarError(f"{name} expects a node, got {type(value).__name__}")
-        ctor = sym.constructor(value.ctor)
+        ctor = _pick_variant(sym, value)
         if ctor is None:
             raise GrammarError(f"{value.ctor} is not allowed here (in {name})")
         out.append(self._ctor_ids[ctor.name])
@@ -144,7 +144,7 @@ class ActionCodec:
         sym = self.grammar.symbol(symbol)
         if isinstance(sym, Terminal):
             return isinstance(item, bytes)
-        return isinstance(item, GNode) and sym.constructor(item.ctor) is not None
+        return isinstance(item, GNode) and bool(sym.variants(item.ctor))
 
     def _partition(self, segs: tuple[Segment, ...], items: list[GValue]) -> list[int] | None:
         """Split a list over segments: earlier segments take as much as they can."""
@@ -201,7 +201,7 @@ class ActionCodec:
         ctor = nt.constructor(self.vocab.constructors[action - self.vocab.ctor_base])
         if ctor is None:
             raise GrammarError(f"{self.vocab.name(action)} is not a constructor of {nt.name} (at {it.pos - 1})")
-        fields: dict[str, GValue] = {}
+        fields: dict[str, GValue] = {name: None for name in ctor.elided}
         for f in ctor.fields:
             if len(f.segments) == 1 and f.segments[0].quant != "*":
                 fields[f.name] = self._read_item(f.segments[0], it)
@@ -218,7 +218,7 @@ class ActionCodec:
         for _ in ctor.scopes:
             if it.next() != CLOSE:
                 raise GrammarError(f"expected <close> after {ctor.name} at {it.pos - 1}")
-        return GNode(ctor.name, fields)
+        return GNode(ctor.base, fields)
 
     def _read_item(self, seg: Segment, it: _Reader) -> GValue:
         if seg.quant == "1":
@@ -239,6 +239,16 @@ class ActionCodec:
             if v is None:
                 return
             yield v
+
+
+def _pick_variant(nt: Nonterminal, value: GNode) -> Constructor | None:
+    """The variant of `value.ctor` that elides exactly the elidable fields that are empty."""
+    best: Constructor | None = None
+    for ctor in nt.variants(value.ctor):
+        if all(value.fields.get(f) in (None, []) for f in ctor.elided):
+            if best is None or len(ctor.elided) > len(best.elided):
+                best = ctor
+    return best
 
 
 class _Reader:

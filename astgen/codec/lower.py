@@ -56,7 +56,11 @@ class _Lowerer:
         return GNode("Module", {"body": items})
 
     def body(self, stmts: list[ast.stmt]) -> GNode:
-        return GNode("Body", {"stmts": self.stmts(stmts)})
+        """Leading global/nonlocal declarations (keeping at least one statement) are a field of their own."""
+        n = 0
+        while n < len(stmts) - 1 and isinstance(stmts[n], (ast.Global, ast.Nonlocal)):
+            n += 1
+        return GNode("Body", {"decls": self.stmts(stmts[:n]), "stmts": self.stmts(stmts[n:])})
 
     def stmts(self, stmts: list[ast.stmt]) -> list[GValue]:
         return [self.stmt(s) for s in stmts]
@@ -589,7 +593,7 @@ class _Lifter:
         return [self.stmt(_node(x)) for x in _list(v)]
 
     def body(self, v: GValue) -> list[ast.stmt]:
-        return self.stmts(_node(v)["stmts"])
+        return self.stmts(_node(v)["decls"]) + self.stmts(_node(v)["stmts"])
 
     def opt(self, v: GValue, ctx: ast.expr_context = _LOAD) -> ast.expr | None:
         return None if v is None else self.expr(_node(v), ctx)

@@ -25,8 +25,11 @@ from astgen.grammar.pieces import PieceVocabulary
 __all__ = ["CompiledGrammar", "compile_grammar"]
 
 _INF = 1 << 20
-# Statement-like nonterminals: a compound statement's body nested in another counts one block.
+# Statement-like nonterminals, and the constructors whose bodies CPython's compiler counts as a block
+# ("too many statically nested blocks", limit 20): loops, try and with.  `if`/`elif` are not blocks.
 _BLOCK_BASES = frozenset({"stmt", "body", "decl", "handler", "bare_handler", "star_handler", "match_case"})
+_BLOCK_CTORS = frozenset({"For", "AsyncFor", "While", "With", "AsyncWith", "Try", "TryBare", "TryFinally", "TryStar",
+                          "ExceptHandler", "ExceptHandlerBare"})
 _HASH_MOD = (1 << 31) - 1
 _HASH_MUL = 1_000_003
 
@@ -158,7 +161,7 @@ class _Builder:
                 tree.append(1)
                 child = seg.symbol
                 child_base = child if self.g.is_terminal(child) else self.g.nonterminal(child).base
-                block.append(int(nt_base in _BLOCK_BASES and child_base in _BLOCK_BASES and nt_base != "body"))
+                block.append(int(ctor.base in _BLOCK_CTORS and child_base in _BLOCK_BASES))
         return syms, tree, block
 
     def build(self) -> CompiledGrammar:

@@ -32,6 +32,7 @@ class _CtorSpec:
     guard: tuple[tuple[str, bool], ...]
     lenient: bool
     scopes: tuple[str, ...]
+    elide: tuple[str, ...]
     line: int
 
 
@@ -115,6 +116,7 @@ def _parse_ctor(text: str, line: int, flags: set[str], sets: set[str]) -> list[_
     guard: list[tuple[str, bool]] = []
     lenient = False
     scopes: tuple[str, ...] = ()
+    elide: tuple[str, ...] = ()
     tokens = rest.split()
     i = 0
     while i < len(tokens):
@@ -138,10 +140,32 @@ def _parse_ctor(text: str, line: int, flags: set[str], sets: set[str]) -> list[_
             for s in scopes:
                 if s not in sets:
                     raise _err(line, f"unknown set {s!r}")
+        elif tok.startswith("@elide="):
+            elide = tuple(tok[len("@elide=") :].split(","))
+            field_names = {f for f, _ in fields}
+            for f in elide:
+                if f not in field_names:
+                    raise _err(line, f"@elide names unknown field {f!r}")
+            if len(elide) > 5:
+                raise _err(line, "@elide takes at most five fields (it makes 2**k variants)")
         else:
             raise _err(line, f"unexpected {tok!r}")
         i += 1
-    return [_CtorSpec(n, tuple(fields), tuple(guard), lenient, scopes, line) for n in _expand_braces(names)]
+    return [_CtorSpec(n, tuple(fields), tuple(guard), lenient, scopes, elide, line) for n in _expand_braces(names)]
+
+
+def _elision_variants(ctor: Constructor, elide: tuple[str, ...], line: int) -> list[Constructor]:
+    """The constructor itself plus one variant per non-empty subset of `elide` (those fields empty)."""
+    by_name = {f.name: f for f in ctor.fields}
+    for name in elide:
+        if any(seg.quant == "1" for seg in by_name[name].segments):
+            raise _err(line, f"{ctor.name}.{name} can never be empty, so it cannot be elided")
+    out = [ctor]
+    for mask in range(1, 1 << len(elide)):
+        gone = tuple(n for k, n in enumerate(elide) if mask >> k & 1)
+        fields = tuple(f for f in ctor.fields if f.name not in gone)
+        out.append(Constructor(f"{ctor.name}-{'-'.join(gone)}", fields, ctor.lenient, ctor.scopes, ctor.name, gone))
+    return out
 
 
 def parse_grammar(text: str, language: str) -> Grammar:
@@ -259,7 +283,7 @@ class _Expander:
             if any((flag in flags) != want for flag, want in item.guard):
                 continue
             fields = tuple(Field(fname, self.segments(segs, flags, item.line)) for fname, segs in item.fields)
-            out.append(Constructor(item.name, fields, item.lenient, item.scopes))
+            out.extend(_elision_variants(Constructor(item.name, fields, item.lenient, item.scopes), item.elide, item.line))
         return out
 
     def flags_of(self, base: str, parent: frozenset[str], mods: tuple[tuple[str, bool], ...]) -> frozenset[str]:

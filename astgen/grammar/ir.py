@@ -47,12 +47,21 @@ class Field:
 
 @dataclass(frozen=True)
 class Constructor:
-    """One way to expand a nonterminal; `name` is the action the model predicts."""
+    """One way to expand a nonterminal; `name` is the action the model predicts.
+
+    `base` is the grammar-tree constructor it builds; a variant made by @elide has base != name and
+    leaves out `elided` fields, which are empty (saving the `<stop>` each would otherwise cost)."""
 
     name: str
     fields: tuple[Field, ...]
     lenient: bool = False
     scopes: tuple[str, ...] = ()
+    base: str = ""
+    elided: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.base:
+            object.__setattr__(self, "base", self.name)
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,10 @@ class Nonterminal:
             if ctor.name == name:
                 return ctor
         return None
+
+    def variants(self, base: str) -> tuple[Constructor, ...]:
+        """All constructors (elision variants included) that build grammar-tree node `base`."""
+        return tuple(c for c in self.constructors if c.base == base)
 
 
 @dataclass(frozen=True)
@@ -138,6 +151,8 @@ class Grammar:
                     "constructors": [
                         {
                             "name": c.name,
+                            "base": c.base,
+                            "elided": list(c.elided),
                             "lenient": c.lenient,
                             "scopes": list(c.scopes),
                             "fields": [[f.name, [[s.symbol, s.quant] for s in f.segments]] for f in c.fields],
