@@ -28,8 +28,21 @@ _INF = 1 << 20
 # Statement-like nonterminals, and the constructors whose bodies CPython's compiler counts as a block
 # ("too many statically nested blocks", limit 20): loops, try and with.  `if`/`elif` are not blocks.
 _BLOCK_BASES = frozenset({"stmt", "body", "decl", "handler", "bare_handler", "star_handler", "match_case"})
-_BLOCK_CTORS = frozenset({"For", "AsyncFor", "While", "With", "AsyncWith", "Try", "TryBare", "TryFinally", "TryStar",
-                          "ExceptHandler", "ExceptHandlerBare"})
+_BLOCK_CTORS = frozenset(
+    {
+        "For",
+        "AsyncFor",
+        "While",
+        "With",
+        "AsyncWith",
+        "Try",
+        "TryBare",
+        "TryFinally",
+        "TryStar",
+        "ExceptHandler",
+        "ExceptHandlerBare",
+    }
+)
 _HASH_MOD = (1 << 31) - 1
 _HASH_MUL = 1_000_003
 

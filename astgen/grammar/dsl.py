@@ -283,7 +283,9 @@ class _Expander:
             if any((flag in flags) != want for flag, want in item.guard):
                 continue
             fields = tuple(Field(fname, self.segments(segs, flags, item.line)) for fname, segs in item.fields)
-            out.extend(_elision_variants(Constructor(item.name, fields, item.lenient, item.scopes), item.elide, item.line))
+            out.extend(
+                _elision_variants(Constructor(item.name, fields, item.lenient, item.scopes), item.elide, item.line)
+            )
         return out
 
     def flags_of(self, base: str, parent: frozenset[str], mods: tuple[tuple[str, bool], ...]) -> frozenset[str]:
