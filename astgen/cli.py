@@ -136,7 +136,7 @@ def _sample_chunk(args: tuple[int, int, int, int, str]) -> dict[str, object]:
         try:
             src = codec.decode(ids)
         except (AstgenError, ValueError, RecursionError) as e:
-            failures.append(f"decode: {e}")
+            failures.append(f"decode: {e} (batch seed {seed})")
             continue
         v = check_source(src)
         stats["parse"] += v.parses
@@ -150,8 +150,10 @@ def _sample_chunk(args: tuple[int, int, int, int, str]) -> dict[str, object]:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 nodes += sum(1 for _ in ast.walk(ast.parse(src)))
-        if v.error and len(failures) < 5:
-            failures.append(f"{v.error}\n{src[:2000]}")
+        if v.error:
+            kind = v.error.split(":", 1)[0]
+            if sum(f.startswith(kind) for f in failures) < 2:
+                failures.append(f"{v.error} (batch seed {seed})\n{src[:2000]}")
     return {"stats": stats, "ctors": ctors, "failures": failures, "nodes": nodes, "actions": lengths}
 
 
@@ -211,8 +213,12 @@ def sample(
     missing = sorted(all_ctors - ctors)
     if missing:
         typer.echo(f"  never sampled: {', '.join(missing)}")
-    for f in failures[:5]:
-        typer.echo(f"--- failure\n{f}")
+    shown: Counter[str] = Counter()
+    for f in failures:  # a few of each kind: decode, parse, compile, tree-sitter
+        kind = f.split(":", 1)[0]
+        if shown[kind] < 3:
+            shown[kind] += 1
+            typer.echo(f"--- failure\n{f}")
     if show:
         from astgen.codec import default_codec
         from astgen.sampling import sample_uniform

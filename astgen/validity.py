@@ -14,7 +14,10 @@ __all__ = ["TREE_SITTER_GAPS", "Validity", "check_source", "tree_sitter_gap", "t
 # docs/grammar.md.  Only programs containing one of these are exempt from the tree-sitter check.
 TREE_SITTER_GAPS = {
     "starred-sequence-target": "a starred assignment target whose operand is a tuple or list, e.g. `*(a,), = x`",
+    "starred-vararg-annotation": "a `*args` annotation `*X` where X is not a name, attribute, subscript or call, "
+    "e.g. `def f(*a: *1): pass`",
 }
+_TS_STAR_OPERANDS = (ast.Name, ast.Attribute, ast.Subscript, ast.Call)
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,10 @@ def tree_sitter_gap(tree: ast.AST) -> str | None:
             and isinstance(node.value, (ast.Tuple, ast.List))
         ):
             return "starred-sequence-target"
+        if isinstance(node, ast.arguments) and node.vararg is not None:
+            ann = node.vararg.annotation
+            if isinstance(ann, ast.Starred) and not isinstance(ann.value, _TS_STAR_OPERANDS):
+                return "starred-vararg-annotation"
     return None
 
 
