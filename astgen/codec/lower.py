@@ -126,7 +126,7 @@ class _Lowerer:
             fields["target"] = _b(n.target.id)
             return GNode("AnnAssignName" if n.simple else "AnnAssignParen", fields)
         fields["target"] = self.expr(n.target)
-        return GNode("AnnAssign", fields)
+        return GNode("AnnAssign" if n.value is not None else "AnnAssignDecl", fields)
 
     def _for(self, n: ast.For | ast.AsyncFor, ctor: str) -> GNode:
         return GNode(
@@ -633,10 +633,11 @@ class _Lifter:
             return ast.AugAssign(
                 target=self.expr(_node(g["target"]), _STORE), op=_op(c), value=self.expr(_node(g["value"]))
             )
-        if c in ("AnnAssign", "AnnAssignName", "AnnAssignParen"):
-            target = (
-                ast.Name(id=_s(g["target"]), ctx=_STORE) if c != "AnnAssign" else self.expr(_node(g["target"]), _STORE)
-            )
+        if c in ("AnnAssign", "AnnAssignDecl", "AnnAssignName", "AnnAssignParen"):
+            if c in ("AnnAssignName", "AnnAssignParen"):
+                target = ast.Name(id=_s(g["target"]), ctx=_STORE)
+            else:
+                target = self.expr(_node(g["target"]), _STORE)
             return ast.AnnAssign(
                 target=target,
                 annotation=self.expr(_node(g["annotation"])),

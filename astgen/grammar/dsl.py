@@ -41,6 +41,7 @@ class _IncludeSpec:
     symbol: str
     mods: tuple[tuple[str, bool], ...]
     line: int
+    exclude: tuple[str, ...] = ()
 
 
 @dataclass
@@ -185,8 +186,10 @@ def parse_grammar(text: str, language: str) -> Grammar:
                 raise _err(lineno, "indented line outside a nonterminal")
             body = line.strip()
             if body.startswith("include "):
-                seg = _parse_seg(body[len("include ") :], lineno, set(flags))
-                current.items.append(_IncludeSpec(seg.symbol, seg.mods, lineno))
+                target, _, excluded = body[len("include ") :].partition(" except ")
+                seg = _parse_seg(target, lineno, set(flags))
+                names = tuple(x.strip() for x in excluded.split(",") if x.strip())
+                current.items.append(_IncludeSpec(seg.symbol, seg.mods, lineno, names))
             else:
                 current.items.extend(_parse_ctor(body, lineno, set(flags), set(sets)))
             continue
@@ -275,7 +278,8 @@ class _Expander:
             if isinstance(item, _IncludeSpec):
                 if item.symbol not in self.specs:
                     raise _err(item.line, f"cannot include {item.symbol!r}: not a nonterminal")
-                out.extend(self.constructors(item.symbol, self.flags_of(item.symbol, flags, item.mods)))
+                included = self.constructors(item.symbol, self.flags_of(item.symbol, flags, item.mods))
+                out.extend(c for c in included if c.base not in item.exclude)
                 continue
             for flag, _ in item.guard:
                 if flag not in spec.params:
