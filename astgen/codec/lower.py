@@ -634,6 +634,7 @@ class _Lifter:
                 target=self.expr(_node(g["target"]), _STORE), op=_op(c), value=self.expr(_node(g["value"]))
             )
         if c in ("AnnAssign", "AnnAssignDecl", "AnnAssignName", "AnnAssignParen"):
+            target: ast.expr
             if c in ("AnnAssignName", "AnnAssignParen"):
                 target = ast.Name(id=_s(g["target"]), ctx=_STORE)
             else:
