@@ -14,10 +14,11 @@ __all__ = ["TREE_SITTER_GAPS", "Validity", "check_source", "tree_sitter_gap", "t
 # docs/grammar.md.  Only programs containing one of these are exempt from the tree-sitter check.
 TREE_SITTER_GAPS = {
     "starred-sequence-target": "a starred assignment target whose operand is a tuple or list, e.g. `*(a,), = x`",
-    "starred-vararg-annotation": "a `*args` annotation `*X` where X is not a name, attribute, subscript or call, "
-    "e.g. `def f(*a: *1): pass`",
+    "starred-vararg-annotation": "a starred `*args` annotation (PEP 646), which tree-sitter parses only for some "
+    "operands: `def f(*a: *1): pass` and `def f(*a: *b.c[0](d)): pass` fail, `def f(*a: *Ts): pass` parses",
+    "generic-annotation-operand": "an annotation that starts with `name[...]` followed by anything but `|` or one "
+    "attribute, e.g. `def f() -> x[y] + z: pass` (tree-sitter parses `x[y]` as a generic type)",
 }
-_TS_STAR_OPERANDS = (ast.Name, ast.Attribute, ast.Subscript, ast.Call)
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,50 @@ class Validity:
     tree_sitter_ok: bool
     error: str = ""
     tree_sitter_gap: str | None = None
+
+
+def _leftmost_chain(node: ast.expr) -> list[ast.expr]:
+    """`node`, then the sub-expression that starts its source text, and so on down."""
+    chain = [node]
+    while True:
+        n = chain[-1]
+        nxt: ast.expr | None = None
+        if isinstance(n, (ast.BinOp, ast.Compare)):
+            nxt = n.left
+        elif isinstance(n, ast.BoolOp):
+            nxt = n.values[0]
+        elif isinstance(n, ast.IfExp):
+            nxt = n.body
+        elif isinstance(n, (ast.Attribute, ast.Subscript)):
+            nxt = n.value
+        elif isinstance(n, ast.Call):
+            nxt = n.func
+        if nxt is None:
+            return chain
+        chain.append(nxt)
+
+
+def _generic_annotation_gap(annotation: ast.expr | None) -> bool:
+    if annotation is None:
+        return False
+    chain = _leftmost_chain(annotation)
+    for i, n in enumerate(chain):
+        if isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name):
+            above = chain[:i]
+            if not above or all(isinstance(a, ast.BinOp) and isinstance(a.op, ast.BitOr) for a in above):
+                return False
+            return not (len(above) == 1 and isinstance(above[0], ast.Attribute))
+    return False
+
+
+def _annotations(node: ast.AST) -> list[ast.expr | None]:
+    if isinstance(node, ast.arg):
+        return [node.annotation]
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return [node.returns]
+    if isinstance(node, ast.AnnAssign):
+        return [node.annotation]
+    return []
 
 
 def tree_sitter_gap(tree: ast.AST) -> str | None:
@@ -39,9 +84,10 @@ def tree_sitter_gap(tree: ast.AST) -> str | None:
         ):
             return "starred-sequence-target"
         if isinstance(node, ast.arguments) and node.vararg is not None:
-            ann = node.vararg.annotation
-            if isinstance(ann, ast.Starred) and not isinstance(ann.value, _TS_STAR_OPERANDS):
+            if isinstance(node.vararg.annotation, ast.Starred):
                 return "starred-vararg-annotation"
+        if any(_generic_annotation_gap(a) for a in _annotations(node)):
+            return "generic-annotation-operand"
     return None
 
 

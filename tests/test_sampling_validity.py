@@ -41,6 +41,11 @@ def test_many_sampled_programs_are_valid(compiled: CompiledGrammar, codec: Codec
         ("for *(a,), in x:\n    pass", "starred-sequence-target"),
         ("def f(*a: *1):\n    pass", "starred-vararg-annotation"),
         ("def f(*a: *(b + c)):\n    pass", "starred-vararg-annotation"),
+        ("def f(*a: *b.c[0](d)):\n    pass", "starred-vararg-annotation"),
+        ("def f() -> x[y] + z:\n    pass", "generic-annotation-operand"),
+        ("def f(a: x[y] or z):\n    pass", "generic-annotation-operand"),
+        ("v: x[y][z]", "generic-annotation-operand"),
+        ("def f() -> x[y].z < w:\n    pass", "generic-annotation-operand"),
     ],
 )
 def test_documented_tree_sitter_gaps(source: str, gap: str) -> None:
@@ -50,7 +55,17 @@ def test_documented_tree_sitter_gaps(source: str, gap: str) -> None:
     assert tree_sitter_gap(tree) == gap and gap in TREE_SITTER_GAPS
 
 
-@pytest.mark.parametrize("source", ["*a, = x", "for a, *b.c in x:\n    pass", "def f(*a: *Ts):\n    pass"])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "*a, = x",
+        "for a, *b.c in x:\n    pass",
+        "def f() -> list[int] | None:\n    pass",
+        "def f() -> x[y].z:\n    pass",
+        "def f() -> a.b[c] + d:\n    pass",
+        "v: x() + y[z]",
+    ],
+)
 def test_close_relatives_are_not_exempt(source: str) -> None:
     tree = ast.parse(source)
     assert tree_sitter_gap(tree) is None and not tree_sitter_errors(source)
