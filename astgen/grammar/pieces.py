@@ -54,7 +54,8 @@ class PieceVocabulary:
             tok = self._tokenizers[g]
             vocab = tok.get_vocab()
             local = [0] * len(vocab)
-            for text, tid in vocab.items():
+            # in id order: get_vocab() is a hash map, and the union's ids must not depend on its order
+            for text, tid in sorted(vocab.items(), key=lambda kv: kv[1]):
                 piece = _from_text(text)
                 if piece not in index:
                     index[piece] = len(pieces)
