@@ -16,6 +16,8 @@ TREE_SITTER_GAPS = {
     "starred-sequence-target": "a starred assignment target whose operand is a tuple or list, e.g. `*(a,), = x`",
     "starred-vararg-annotation": "a starred `*args` annotation (PEP 646), which tree-sitter parses only for some "
     "operands: `def f(*a: *1): pass` and `def f(*a: *b.c[0](d)): pass` fail, `def f(*a: *Ts): pass` parses",
+    "starred-subscript-literal": "a starred subscript element `x[*X]` (PEP 646) whose operand is not a name, "
+    "attribute, call or subscript, e.g. `x[*1]`, `y = x[*[]]`",
     "generic-annotation-operand": "an annotation that starts with `name[...]` followed by anything but `|` or one "
     "attribute, e.g. `def f() -> x[y] + z: pass` (tree-sitter parses `x[y]` as a generic type)",
 }
@@ -28,6 +30,9 @@ class Validity:
     tree_sitter_ok: bool
     error: str = ""
     tree_sitter_gap: str | None = None
+
+
+_NAME_LIKE = (ast.Name, ast.Attribute, ast.Call, ast.Subscript)
 
 
 def _leftmost_chain(node: ast.expr) -> list[ast.expr]:
@@ -86,6 +91,10 @@ def tree_sitter_gap(tree: ast.AST) -> str | None:
         if isinstance(node, ast.arguments) and node.vararg is not None:
             if isinstance(node.vararg.annotation, ast.Starred):
                 return "starred-vararg-annotation"
+        if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Tuple):
+            for elt in node.slice.elts:
+                if isinstance(elt, ast.Starred) and not isinstance(elt.value, _NAME_LIKE):
+                    return "starred-subscript-literal"
         if any(_generic_annotation_gap(a) for a in _annotations(node)):
             return "generic-annotation-operand"
     return None

@@ -42,6 +42,8 @@ def test_many_sampled_programs_are_valid(compiled: CompiledGrammar, codec: Codec
         ("def f(*a: *1):\n    pass", "starred-vararg-annotation"),
         ("def f(*a: *(b + c)):\n    pass", "starred-vararg-annotation"),
         ("def f(*a: *b.c[0](d)):\n    pass", "starred-vararg-annotation"),
+        ("x[*1] %= y", "starred-subscript-literal"),
+        ("y = x[*[]]", "starred-subscript-literal"),
         ("def f() -> x[y] + z:\n    pass", "generic-annotation-operand"),
         ("def f(a: x[y] or z):\n    pass", "generic-annotation-operand"),
         ("v: x[y][z]", "generic-annotation-operand"),
@@ -64,6 +66,7 @@ def test_documented_tree_sitter_gaps(source: str, gap: str) -> None:
         "def f() -> x[y].z:\n    pass",
         "def f() -> a.b[c] + d:\n    pass",
         "v: x() + y[z]",
+        "y = x[*a.b, *c()]",
     ],
 )
 def test_close_relatives_are_not_exempt(source: str) -> None:
