@@ -16,8 +16,8 @@ TREE_SITTER_GAPS = {
     "starred-sequence-target": "a starred assignment target whose operand is a tuple or list, e.g. `*(a,), = x`",
     "starred-vararg-annotation": "a starred `*args` annotation (PEP 646), which tree-sitter parses only for some "
     "operands: `def f(*a: *1): pass` and `def f(*a: *b.c[0](d)): pass` fail, `def f(*a: *Ts): pass` parses",
-    "starred-subscript-literal": "a starred subscript element `x[*X]` (PEP 646) whose operand is not a name, "
-    "attribute, call or subscript, e.g. `x[*1]`, `y = x[*[]]`",
+    "starred-subscript-literal": "a starred subscript element `x[*X]` (PEP 646) whose operand does not start with a "
+    "name (attributes, calls and subscripts of a name are fine), e.g. `x[*1]`, `y = x[*[]]`, `x[*1(a)]`",
     "generic-annotation-operand": "an annotation that starts with `name[...]` followed by anything but `|` or one "
     "attribute, e.g. `def f() -> x[y] + z: pass` (tree-sitter parses `x[y]` as a generic type)",
 }
@@ -33,6 +33,13 @@ class Validity:
 
 
 _NAME_LIKE = (ast.Name, ast.Attribute, ast.Call, ast.Subscript)
+
+
+def _starts_with_name(node: ast.expr) -> bool:
+    """A name, or attributes, calls and subscripts of one (`a.b(c)[d]`), and nothing else."""
+    return all(isinstance(n, _NAME_LIKE) for n in _leftmost_chain(node)) and isinstance(
+        _leftmost_chain(node)[-1], ast.Name
+    )
 
 
 def _leftmost_chain(node: ast.expr) -> list[ast.expr]:
@@ -93,7 +100,7 @@ def tree_sitter_gap(tree: ast.AST) -> str | None:
                 return "starred-vararg-annotation"
         if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Tuple):
             for elt in node.slice.elts:
-                if isinstance(elt, ast.Starred) and not isinstance(elt.value, _NAME_LIKE):
+                if isinstance(elt, ast.Starred) and not _starts_with_name(elt.value):
                     return "starred-subscript-literal"
         if any(_generic_annotation_gap(a) for a in _annotations(node)):
             return "generic-annotation-operand"

@@ -44,6 +44,7 @@ def test_many_sampled_programs_are_valid(compiled: CompiledGrammar, codec: Codec
         ("def f(*a: *b.c[0](d)):\n    pass", "starred-vararg-annotation"),
         ("x[*1] %= y", "starred-subscript-literal"),
         ("y = x[*[]]", "starred-subscript-literal"),
+        ("y = x[*1(a)]", "starred-subscript-literal"),
         ("def f() -> x[y] + z:\n    pass", "generic-annotation-operand"),
         ("def f(a: x[y] or z):\n    pass", "generic-annotation-operand"),
         ("v: x[y][z]", "generic-annotation-operand"),
