@@ -12,7 +12,7 @@ $(BIN)/python:
 	$(BIN)/pip install -q torch==2.13.0
 
 setup: $(BIN)/python
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q -e ".[dev,train]"
 
 demo: setup
 	$(BIN)/astgen demo

@@ -1,0 +1,320 @@
+"""The model: a small Llama-style causal LM over grammar actions, and its checkpoints.
+
+Vocabulary layout.  Model token ids 0..A-1 are exactly the grammar's action ids (A = the number of
+actions of the compiled grammar; id 0 is the grammar's `<eos>`), so a sampled token *is* an action and
+the matcher's mask applies to the first A logits unchanged.  Four model-only tokens follow:
+
+    A     <pad>    padding of batched inputs (never a target)
+    A+1   <bos>    start of a training window / of a prompt
+    A+2   <hole>   an open node left for infilling (tree-level fill-in-the-middle)
+    A+3   <sep>    separates the tree with holes from the hole subtrees
+
+Checkpoints are `save_pretrained` folders (config.json + model.safetensors, never pickle) plus
+`astgen.json`, which pins the grammar they were trained for:
+
+    {"format": 1, "grammar_hash": ..., "compiled_hash": ..., "n_actions": ..., "vocab_hash": ...,
+     "model_config": {...}}
+
+`load_checkpoint` refuses a checkpoint whose grammar hash or action vocabulary differs from the
+grammar it is loaded for (`CheckpointMismatchError`), and reports a missing or damaged folder as a
+`CheckpointError`.  torch and transformers are imported here; `astgen.grammar`/`astgen.codec` stay
+torch-free.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from astgen.errors import AstgenError, CheckpointMismatchError
+
+if TYPE_CHECKING:
+    from transformers import LlamaForCausalLM
+
+    from astgen.codec.actions import ActionVocabulary
+    from astgen.grammar.compiled import CompiledGrammar
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CheckpointError",
+    "ModelConfig",
+    "build_model",
+    "load_checkpoint",
+    "read_checkpoint_info",
+    "save_checkpoint",
+    "vocab_hash",
+]
+
+CHECKPOINT_FORMAT = 1
+ASTGEN_JSON = "astgen.json"
+EXTRA_TOKENS = ("<pad>", "<bos>", "<hole>", "<sep>")
+
+
+class CheckpointError(AstgenError):
+    """A checkpoint folder is missing, incomplete or unreadable."""
+
+
+# ----------------------------------------------------------------------------- configuration
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture and vocabulary layout of an astgen model (a Llama-style decoder)."""
+
+    n_actions: int  # grammar actions, model ids 0..n_actions-1
+    hidden_size: int = 256
+    n_layers: int = 4
+    n_heads: int = 4
+    intermediate_size: int = 1024
+    max_positions: int = 1024
+    rope_theta: float = 10000.0
+    tie_embeddings: bool = False
+    initializer_range: float = 0.02
+
+    def __post_init__(self) -> None:
+        positive = ("n_actions", "hidden_size", "n_layers", "n_heads", "intermediate_size", "max_positions")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"ModelConfig.{name} must be a positive integer, got {value!r}")
+        if self.hidden_size % self.n_heads:
+            raise ValueError(
+                f"ModelConfig.hidden_size ({self.hidden_size}) must be divisible by n_heads ({self.n_heads})"
+            )
+        if (self.hidden_size // self.n_heads) % 2:
+            raise ValueError("ModelConfig: the head size (hidden_size / n_heads) must be even for rotary embeddings")
+        if self.vocab_size > 65536:
+            raise ValueError(f"ModelConfig: vocabulary of {self.vocab_size} tokens does not fit uint16 corpus files")
+
+    # vocabulary layout
+    @property
+    def eos_id(self) -> int:
+        return 0  # the grammar's own <eos> action
+
+    @property
+    def pad_id(self) -> int:
+        return self.n_actions
+
+    @property
+    def bos_id(self) -> int:
+        return self.n_actions + 1
+
+    @property
+    def hole_id(self) -> int:
+        return self.n_actions + 2
+
+    @property
+    def sep_id(self) -> int:
+        return self.n_actions + 3
+
+    @property
+    def vocab_size(self) -> int:
+        return self.n_actions + len(EXTRA_TOKENS)
+
+    def token_name(self, token: int, vocab: ActionVocabulary | None = None) -> str:
+        """A readable name for a model token (grammar actions are named through `vocab` if given)."""
+        if 0 <= token < self.n_actions:
+            return vocab.name(token) if vocab is not None else f"<action {token}>"
+        if self.n_actions <= token < self.vocab_size:
+            return EXTRA_TOKENS[token - self.n_actions]
+        raise ValueError(f"token {token} is outside the vocabulary of {self.vocab_size}")
+
+    # JSON
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        if not isinstance(data, dict):
+            raise ValueError(f"a model config must be a JSON object, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown model config field(s): {', '.join(unknown)}")
+        if "n_actions" not in data:
+            raise ValueError("model config lacks n_actions")
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelConfig:
+        return cls.from_dict(json.loads(text))
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json() + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> ModelConfig:
+        return cls.from_json(Path(path).read_text(encoding="utf-8"))
+
+    @classmethod
+    def for_grammar(cls, compiled: CompiledGrammar | None = None, **overrides: Any) -> ModelConfig:
+        """A config whose action vocabulary is that of `compiled` (default: the shipped grammar)."""
+        if compiled is None:
+            from astgen.compiled_default import default_compiled
+
+            compiled = default_compiled()
+        return cls(n_actions=compiled.n_actions, **overrides)
+
+
+# ----------------------------------------------------------------------------- model
+
+
+def build_model(config: ModelConfig) -> LlamaForCausalLM:
+    """A freshly initialised `LlamaForCausalLM` for `config` (seed torch first for reproducibility)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    # transformers 4 takes `rope_theta`; 5 folds it into `rope_parameters` and still accepts it
+    rope: dict[str, Any] = {"rope_theta": config.rope_theta}
+    hf = LlamaConfig(
+        vocab_size=config.vocab_size,
+        hidden_size=config.hidden_size,
+        intermediate_size=config.intermediate_size,
+        num_hidden_layers=config.n_layers,
+        num_attention_heads=config.n_heads,
+        num_key_value_heads=config.n_heads,
+        max_position_embeddings=config.max_positions,
+        **rope,
+        tie_word_embeddings=config.tie_embeddings,
+        initializer_range=config.initializer_range,
+        attention_dropout=0.0,
+        pad_token_id=config.pad_id,
+        bos_token_id=config.bos_id,
+        eos_token_id=config.eos_id,
+    )
+    return LlamaForCausalLM(hf)
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def vocab_hash(vocab: ActionVocabulary) -> str:
+    """Stable hash of an action vocabulary (constructor names and piece bytes, in id order)."""
+    h = hashlib.sha256()
+    h.update(json.dumps([list(vocab.constructors), [p.hex() for p in vocab.pieces]]).encode())
+    return h.hexdigest()[:16]
+
+
+def _grammar_info(compiled: CompiledGrammar) -> dict[str, Any]:
+    return {
+        "grammar_hash": compiled.grammar_hash,
+        "compiled_hash": compiled.content_hash,
+        "n_actions": compiled.n_actions,
+        "vocab_hash": vocab_hash(compiled.vocab),
+    }
+
+
+def save_checkpoint(
+    model: LlamaForCausalLM,
+    config: ModelConfig,
+    path: str | Path,
+    compiled: CompiledGrammar | None = None,
+) -> Path:
+    """Write `model` to the folder `path`: config.json + model.safetensors + astgen.json.
+
+    `compiled` is the grammar the model was trained for (default: the shipped grammar); its hashes
+    and action vocabulary size are recorded so that loading can refuse a mismatched grammar."""
+    if compiled is None:
+        from astgen.compiled_default import default_compiled
+
+        compiled = default_compiled()
+    if compiled.n_actions != config.n_actions:
+        raise ValueError(f"the model config has {config.n_actions} actions but the grammar has {compiled.n_actions}")
+    out = Path(path)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out), safe_serialization=True)  # safetensors; transformers 5 always is
+    if not (out / "model.safetensors").is_file():
+        raise CheckpointError(f"{out}: save_pretrained wrote no single model.safetensors (model too large to shard?)")
+    info = {"format": CHECKPOINT_FORMAT, **_grammar_info(compiled), "model_config": config.to_dict()}
+    (out / ASTGEN_JSON).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return out
+
+
+def read_checkpoint_info(path: str | Path) -> dict[str, Any]:
+    """The parsed astgen.json of a checkpoint folder (checked for shape, not for grammar match)."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise CheckpointError(f"{folder}: no such checkpoint folder")
+    meta = folder / ASTGEN_JSON
+    if not meta.is_file():
+        raise CheckpointError(f"{folder}: not an astgen checkpoint ({ASTGEN_JSON} is missing)")
+    try:
+        info = json.loads(meta.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{meta}: unreadable ({e})") from None
+    if not isinstance(info, dict):
+        raise CheckpointError(f"{meta}: expected a JSON object")
+    missing = [k for k in ("format", "grammar_hash", "n_actions", "vocab_hash", "model_config") if k not in info]
+    if missing:
+        raise CheckpointError(f"{meta}: missing field(s) {', '.join(missing)}")
+    if info["format"] != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{meta}: checkpoint format {info['format']!r}, this astgen reads {CHECKPOINT_FORMAT}")
+    return info
+
+
+def load_checkpoint(
+    path: str | Path,
+    compiled: CompiledGrammar | None = None,
+    device: str = "cpu",
+) -> tuple[LlamaForCausalLM, ModelConfig]:
+    """Load a checkpoint folder written by `save_checkpoint`, in eval mode on `device`.
+
+    Raises `CheckpointMismatchError` if it was trained for another grammar or action vocabulary than
+    `compiled` (default: the shipped grammar), `CheckpointError` if the folder is missing or damaged."""
+    folder = Path(path)
+    info = read_checkpoint_info(folder)
+    if compiled is None:
+        from astgen.compiled_default import default_compiled
+
+        compiled = default_compiled()
+    want = _grammar_info(compiled)
+    if info["grammar_hash"] != want["grammar_hash"]:
+        raise CheckpointMismatchError(
+            f"{folder}: checkpoint was trained for grammar {info['grammar_hash']}, "
+            f"but this astgen's grammar is {want['grammar_hash']}; retrain it or use a matching astgen version"
+        )
+    if info["n_actions"] != want["n_actions"] or info["vocab_hash"] != want["vocab_hash"]:
+        raise CheckpointMismatchError(
+            f"{folder}: checkpoint has an action vocabulary of {info['n_actions']} actions "
+            f"(hash {info['vocab_hash']}), this astgen has {want['n_actions']} (hash {want['vocab_hash']}); "
+            "the terminal pieces changed, retrain it"
+        )
+    try:
+        config = ModelConfig.from_dict(info["model_config"])
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{folder / ASTGEN_JSON}: bad model_config: {e}") from None
+    if config.n_actions != info["n_actions"]:
+        raise CheckpointError(f"{folder / ASTGEN_JSON}: model_config.n_actions disagrees with n_actions")
+
+    weights = folder / "model.safetensors"
+    if not weights.is_file():
+        raise CheckpointError(f"{folder}: model.safetensors is missing")
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(weights), device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{weights}: unreadable ({e})") from None
+
+    model = build_model(config)
+    tied = {"lm_head.weight"} if config.tie_embeddings else set()
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # shape mismatches
+        raise CheckpointError(f"{weights}: weights do not fit the model config ({e})") from None
+    if set(missing) - tied or unexpected:
+        raise CheckpointError(
+            f"{weights}: weights do not fit the model config "
+            f"(missing {sorted(set(missing) - tied)[:5]}, unexpected {sorted(unexpected)[:5]})"
+        )
+    if config.tie_embeddings:
+        model.tie_weights()
+    model.to(device)  # type: ignore[arg-type]  # transformers 5 types the decorated .to oddly
+    model.eval()
+    return model, config

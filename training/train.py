@@ -1,0 +1,636 @@
+"""Train an astgen model on the encoded corpus (`python -m training.data` first).
+
+    python -m training.train --name default [--steps 20000] [--batch-size 16] [--seq-len 512] ...
+    python -m training.train --name default --resume           # continue exactly where it stopped
+                                                                # (with the options it was started with)
+    accelerate launch -m training.train --name gpu ...          # the same script on one or many GPUs
+
+Every step draws `--batch-size` random windows of `--seq-len` actions from data/train.bin (documents
+back to back, each ending with <eos>), prefixes each with <bos> and trains next-action prediction
+(AdamW, linear warmup then cosine decay, gradient clipping).  The window starts are a function of
+(seed, step, process), so a resumed run sees exactly the batches an uninterrupted one would have.
+
+Outputs in runs/<name>/:
+    metrics.jsonl   {"kind": "train", step, train_loss, lr, tokens, elapsed, tokens_per_s} every --log-every
+                    steps and {"kind": "eval", step, val_loss, val_bits_per_action, val_bpc, ...} every
+                    --eval-every steps
+    checkpoint/     the model (astgen.model.save_checkpoint: config.json, model.safetensors, astgen.json),
+                    optimizer.safetensors + optimizer.json and trainer_state.json, every --save-every
+                    steps, at the end and on SIGINT/SIGTERM; written to checkpoint.tmp/ then swapped in
+                    (nothing is pickled)
+
+Validation: a fixed, seeded subset of validation documents (about --eval-tokens actions) is scored
+whole: each document is read as <eos> + its actions (the same context a document start has in the
+training stream) in windows of --seq-len actions after <bos>, overlapping by half so that every action
+after the first window has at least seq_len/2 actions of context.  val_loss is the mean negative
+log-likelihood per action (nats), val_bpc the summed negative log2-likelihood over the documents'
+canonical character counts (bits per character of canonical source).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from astgen.compiled_default import default_compiled
+from astgen.model import ModelConfig, build_model, load_checkpoint, save_checkpoint, vocab_hash
+from training.data import load_split
+
+__all__ = ["TrainArgs", "WindowBatcher", "evaluate", "lr_at", "main", "parse_args"]
+
+# ----------------------------------------------------------------------------- options
+
+# Options a resumed run may not change (they define the run).  The others continue as saved unless
+# given again on the command line (e.g. --steps to extend a run, --save-every, --threads).
+FIXED = (
+    "data",
+    "seq_len",
+    "batch_size",
+    "lr",
+    "min_lr_ratio",
+    "warmup",
+    "weight_decay",
+    "beta1",
+    "beta2",
+    "grad_clip",
+    "seed",
+    "hidden",
+    "layers",
+    "heads",
+    "intermediate",
+    "eval_tokens",
+)
+DEFAULTS: dict[str, Any] = {
+    "name": "default",
+    "runs_dir": "runs",
+    "data": "data",
+    "seq_len": 512,
+    "batch_size": 16,
+    "steps": 20000,
+    "lr": 1e-3,
+    "min_lr_ratio": 0.1,
+    "warmup": 200,
+    "weight_decay": 0.1,
+    "beta1": 0.9,
+    "beta2": 0.95,
+    "grad_clip": 1.0,
+    "seed": 0,
+    "hidden": 256,
+    "layers": 4,
+    "heads": 4,
+    "intermediate": 1024,
+    "log_every": 10,
+    "eval_every": 500,
+    "eval_tokens": 32768,
+    "eval_batch_size": 16,
+    "save_every": 250,
+    "threads": 1,
+    "mixed_precision": "no",
+    "cpu": False,
+    "resume": False,
+}
+
+
+@dataclass(frozen=True)
+class TrainArgs:
+    name: str
+    runs_dir: str
+    data: str
+    seq_len: int
+    batch_size: int
+    steps: int
+    lr: float
+    min_lr_ratio: float
+    warmup: int
+    weight_decay: float
+    beta1: float
+    beta2: float
+    grad_clip: float
+    seed: int
+    hidden: int
+    layers: int
+    heads: int
+    intermediate: int
+    log_every: int
+    eval_every: int
+    eval_tokens: int
+    eval_batch_size: int
+    save_every: int
+    threads: int
+    mixed_precision: str
+    cpu: bool
+    resume: bool
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.runs_dir) / self.name
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in DEFAULTS}
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    d = DEFAULTS
+
+    def opt(flag: str, kind: type, help: str) -> None:
+        key = flag.lstrip("-").replace("-", "_")
+        ap.add_argument(flag, type=kind, default=None, help=f"{help} (default: {d[key]})")
+
+    opt("--name", str, "run name: outputs go to <runs-dir>/<name>")
+    opt("--runs-dir", str, "folder of runs")
+    opt("--data", str, "folder written by `python -m training.data`")
+    opt("--seq-len", int, "actions per training window (after <bos>)")
+    opt("--batch-size", int, "windows per step and process")
+    opt("--steps", int, "total optimizer steps (the cosine schedule ends here)")
+    opt("--lr", float, "peak learning rate")
+    opt("--min-lr-ratio", float, "final learning rate as a fraction of --lr")
+    opt("--warmup", int, "linear warmup steps")
+    opt("--weight-decay", float, "AdamW weight decay of matrices")
+    opt("--beta1", float, "AdamW beta1")
+    opt("--beta2", float, "AdamW beta2")
+    opt("--grad-clip", float, "gradient norm clip (0: off)")
+    opt("--seed", int, "seed of the initialisation and of the window sampling")
+    opt("--hidden", int, "model hidden size")
+    opt("--layers", int, "transformer layers")
+    opt("--heads", int, "attention heads")
+    opt("--intermediate", int, "MLP intermediate size")
+    opt("--log-every", int, "steps between train metrics")
+    opt("--eval-every", int, "steps between validation runs (0: only at the end)")
+    opt("--eval-tokens", int, "validation actions scored per evaluation (0: no evaluation)")
+    opt("--eval-batch-size", int, "windows per validation forward pass")
+    opt("--save-every", int, "steps between checkpoints (0: only at the end)")
+    opt("--threads", int, "torch CPU threads of this process")
+    ap.add_argument(
+        "--mixed-precision",
+        choices=["no", "bf16"],
+        default=None,
+        help="bf16 autocast (GPUs, and CPUs with bf16 support) (default: no)",
+    )
+    ap.add_argument("--cpu", action="store_true", default=None, help="train on the CPU even if a GPU is present")
+    ap.add_argument("--resume", action="store_true", default=None, help="continue from <run>/checkpoint")
+    return ap
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[TrainArgs, set[str]]:
+    """The options, and the names of those given explicitly on the command line."""
+    ns = vars(_parser().parse_args(argv))
+    explicit = {k for k, v in ns.items() if v is not None}
+    values = {k: (ns[k] if ns.get(k) is not None else v) for k, v in DEFAULTS.items()}
+    return TrainArgs(**values), explicit
+
+
+# ----------------------------------------------------------------------------- schedule and data
+
+
+def lr_at(step: int, args: TrainArgs) -> float:
+    """Linear warmup to --lr over --warmup steps, then cosine decay to lr * min_lr_ratio at --steps."""
+    if step < args.warmup:
+        return args.lr * (step + 1) / args.warmup
+    progress = min(1.0, (step - args.warmup) / max(1, args.steps - args.warmup))
+    floor = args.lr * args.min_lr_ratio
+    return floor + 0.5 * (args.lr - floor) * (1.0 + math.cos(math.pi * progress))
+
+
+class WindowBatcher:
+    """Random windows of the training stream, each prefixed with <bos>: a [batch, seq_len + 1] tensor.
+
+    The windows of a step depend only on (seed, step, rank), which makes resuming exact.
+    Tree-level fill-in-the-middle goes here later: a FIM batcher would draw whole documents (or
+    subtrees), replace chosen open nodes by <hole>, append <sep> and the hole subtrees, and return
+    the same [batch, length] layout (plus a loss mask), so the training loop does not change."""
+
+    def __init__(self, stream: np.ndarray, seq_len: int, batch_size: int, bos_id: int, seed: int, rank: int = 0):
+        if len(stream) <= seq_len:
+            raise ValueError(f"the training stream has {len(stream)} actions, fewer than one window of {seq_len}")
+        self.stream, self.seq_len, self.batch_size = stream, seq_len, batch_size
+        self.bos_id, self.seed, self.rank = bos_id, seed, rank
+
+    def batch(self, step: int) -> torch.Tensor:
+        rng = np.random.default_rng([self.seed, step, self.rank])
+        starts = rng.integers(0, len(self.stream) - self.seq_len, size=self.batch_size)
+        windows = self.stream[starts[:, None] + np.arange(self.seq_len)[None, :]].astype(np.int64)
+        bos = np.full((self.batch_size, 1), self.bos_id, dtype=np.int64)
+        return torch.from_numpy(np.concatenate([bos, windows], axis=1))
+
+
+def window_loss(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """Mean next-action loss of a batch of <bos>-prefixed windows.
+
+    Position p predicts token p+1; the first window action (predicted from <bos> alone, with no
+    context at all) is not scored, matching validation, which never scores right after <bos>."""
+    pred = logits[:, 1:-1].float()
+    target = tokens[:, 2:]
+    return F.cross_entropy(pred.reshape(-1, pred.size(-1)), target.reshape(-1))
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+@dataclass(frozen=True)
+class EvalWindow:
+    tokens: np.ndarray  # <bos> + a slice of <eos> + document
+    lo: int  # first logit position scored
+    hi: int  # last logit position scored (inclusive)
+
+
+def eval_documents(info: dict[str, Any], max_tokens: int, seed: int = 1234) -> list[dict[str, Any]]:
+    """A fixed, seeded subset of validation documents of about `max_tokens` actions in all."""
+    docs = info["documents"]
+    chosen: list[dict[str, Any]] = []
+    total = 0
+    for i in np.random.default_rng(seed).permutation(len(docs)):
+        doc = docs[int(i)]
+        if total >= max_tokens:
+            break
+        if doc["length"] > max_tokens:  # one huge generated file would dominate the estimate
+            continue
+        chosen.append(doc)
+        total += doc["length"]
+    return chosen
+
+
+def document_windows(ids: np.ndarray, seq_len: int, bos_id: int, eos_id: int) -> list[EvalWindow]:
+    """Windows that score every action of a document exactly once, each after <bos>."""
+    x = np.concatenate([np.array([eos_id], dtype=np.int64), ids.astype(np.int64)])
+    stride = max(1, seq_len // 2)
+    out: list[EvalWindow] = []
+    done = 1  # x[0] is context (the <eos> that precedes a document in the stream)
+    s = 0
+    while done < len(x):
+        end = min(s + seq_len, len(x))
+        tokens = np.concatenate([np.array([bos_id], dtype=np.int64), x[s:end]])
+        # x[i] sits at input position i - s + 1 and is predicted by logit position i - s
+        out.append(EvalWindow(tokens, max(s + 1, done) - s, end - 1 - s))
+        done = end
+        s += stride
+    return out
+
+
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module,
+    stream: np.ndarray,
+    docs: list[dict[str, Any]],
+    config: ModelConfig,
+    seq_len: int,
+    batch_size: int,
+    device: torch.device,
+) -> dict[str, float]:
+    """Validation loss (nats per action), bits per action and bits per canonical character."""
+    windows = [
+        w
+        for d in docs
+        for w in document_windows(
+            stream[d["offset"] : d["offset"] + d["length"]], seq_len, config.bos_id, config.eos_id
+        )
+    ]
+    was_training = model.training
+    model.eval()
+    nll = 0.0
+    n = 0
+    for i in range(0, len(windows), batch_size):
+        group = windows[i : i + batch_size]
+        width = max(len(w.tokens) for w in group)
+        tokens = torch.full((len(group), width), config.pad_id, dtype=torch.long)
+        attention = torch.zeros((len(group), width), dtype=torch.long)
+        for j, w in enumerate(group):
+            tokens[j, : len(w.tokens)] = torch.from_numpy(w.tokens)
+            attention[j, : len(w.tokens)] = 1
+        tokens, attention = tokens.to(device), attention.to(device)
+        logits = model(input_ids=tokens, attention_mask=attention).logits.float()
+        logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, tokens[:, 1:, None])[..., 0]
+        for j, w in enumerate(group):
+            nll -= float(logp[j, w.lo : w.hi + 1].sum())
+            n += w.hi + 1 - w.lo
+    if was_training:
+        model.train()
+    chars = sum(d["chars"] for d in docs)
+    return {
+        "val_loss": nll / max(1, n),
+        "val_bits_per_action": nll / math.log(2) / max(1, n),
+        "val_bpc": nll / math.log(2) / max(1, chars),
+        "val_docs": len(docs),
+        "val_actions": n,
+        "val_chars": chars,
+    }
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def save_optimizer(optimizer: torch.optim.Optimizer, folder: Path) -> None:
+    """Optimizer state as safetensors (tensors) + JSON (hyperparameters and scalars); no pickle."""
+    from safetensors.torch import save_file
+
+    sd = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, Any] = {}
+    for idx, state in sd["state"].items():
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{idx}.{key}"] = value.detach().to("cpu").contiguous()
+            else:
+                scalars[f"{idx}.{key}"] = value
+    groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()} for g in sd["param_groups"]]
+    save_file(tensors, str(folder / "optimizer.safetensors"))
+    meta = {"param_groups": groups, "scalars": scalars}
+    (folder / "optimizer.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+
+
+def load_optimizer(optimizer: torch.optim.Optimizer, folder: Path) -> None:
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(folder / "optimizer.safetensors"))
+    meta = json.loads((folder / "optimizer.json").read_text(encoding="utf-8"))
+    state: dict[int, dict[str, Any]] = {}
+    for name, value in [*tensors.items(), *meta["scalars"].items()]:
+        idx, key = name.split(".", 1)
+        state.setdefault(int(idx), {})[key] = value
+    groups = [{k: (tuple(v) if k == "betas" else v) for k, v in g.items()} for g in meta["param_groups"]]
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
+
+
+def save_training_checkpoint(
+    run_dir: Path,
+    model: torch.nn.Module,
+    config: ModelConfig,
+    optimizer: torch.optim.Optimizer,
+    trainer_state: dict[str, Any],
+) -> Path:
+    """Write run_dir/checkpoint atomically (via checkpoint.tmp, the previous one kept until the swap)."""
+    final, tmp, old = run_dir / "checkpoint", run_dir / "checkpoint.tmp", run_dir / "checkpoint.old"
+    shutil.rmtree(tmp, ignore_errors=True)
+    save_checkpoint(model, config, tmp)  # type: ignore[arg-type]
+    save_optimizer(optimizer, tmp)
+    (tmp / "trainer_state.json").write_text(json.dumps(trainer_state, indent=1) + "\n", encoding="utf-8")
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def _append_jsonl(path: Path, record: dict[str, Any]) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop metrics logged after the checkpoint being resumed (they will be logged again)."""
+    if not path.is_file():
+        return
+    keep = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    keep = [line for line in keep if json.loads(line).get("step", 0) <= step]
+    path.write_text("".join(line + "\n" for line in keep), encoding="utf-8")
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Train (or resume); returns the final trainer state."""
+    args, explicit = parse_args(argv)
+    from accelerate import Accelerator
+
+    torch.set_num_threads(args.threads)
+    run_dir = args.run_dir
+    ckpt_dir = run_dir / "checkpoint"
+    resumed: dict[str, Any] | None = None
+    if args.resume:
+        state_file = ckpt_dir / "trainer_state.json"
+        if not state_file.is_file():
+            raise SystemExit(f"error: --resume: {state_file} not found (no checkpoint to resume)")
+        resumed = json.loads(state_file.read_text(encoding="utf-8"))
+        saved = resumed["args"]
+        changed = [k for k in FIXED if k in explicit and getattr(args, k) != saved[k]]
+        if changed:
+            detail = ", ".join(f"--{k.replace('_', '-')} {saved[k]} -> {getattr(args, k)}" for k in changed)
+            raise SystemExit(f"error: a resumed run keeps its settings; the command line changes {detail}")
+        # everything not given on this command line continues as saved (precision, intervals, threads...)
+        kept = {k: v for k, v in saved.items() if k in DEFAULTS and k not in explicit}
+        args = TrainArgs(**{**args.to_dict(), **kept, "resume": True})
+        if "steps" in explicit and args.steps != saved["steps"]:
+            print(f"note: --steps {saved['steps']} -> {args.steps} stretches the cosine schedule", file=sys.stderr)
+    elif (ckpt_dir / "trainer_state.json").is_file():
+        raise SystemExit(f"error: {run_dir} already has a checkpoint; pass --resume or choose another --name")
+
+    accelerator = Accelerator(mixed_precision=args.mixed_precision, cpu=args.cpu)
+    main_process = accelerator.is_main_process
+    compiled = default_compiled()
+
+    train_stream, train_info = load_split(args.data, "train")
+    val_stream, val_info = load_split(args.data, "validation")
+    for info in (train_info, val_info):
+        if info["vocab_hash"] != vocab_hash(compiled.vocab) or info["n_actions"] != compiled.n_actions:
+            raise SystemExit(
+                f"error: {args.data}/{info['split']}.json was encoded with another action vocabulary; "
+                "rerun `python -m training.data --force`"
+            )
+
+    if resumed is not None:
+        model, config = load_checkpoint(ckpt_dir, compiled)
+        model.train()
+    else:
+        config = ModelConfig.for_grammar(
+            compiled,
+            hidden_size=args.hidden,
+            n_layers=args.layers,
+            n_heads=args.heads,
+            intermediate_size=args.intermediate,
+            max_positions=max(1024, args.seq_len + 1),
+        )
+        torch.manual_seed(args.seed)
+        model = build_model(config)
+    if config.max_positions < args.seq_len + 1:
+        raise SystemExit(
+            f"error: --seq-len {args.seq_len} needs {args.seq_len + 1} positions, the model has {config.max_positions}"
+        )
+
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=args.lr,
+        betas=(args.beta1, args.beta2),
+    )
+    if resumed is not None:
+        load_optimizer(optimizer, ckpt_dir)
+    model, optimizer = accelerator.prepare(model, optimizer)
+
+    start_step = int(resumed["step"]) if resumed else 0
+    if resumed is not None and resumed.get("processes", 1) != accelerator.num_processes:
+        raise SystemExit(
+            f"error: the run was trained on {resumed.get('processes', 1)} processes; resume it on the same number "
+            f"(now {accelerator.num_processes}) to see the same batches"
+        )
+    elapsed_before = float(resumed["elapsed"]) if resumed else 0.0
+    tokens_per_step = args.batch_size * args.seq_len * accelerator.num_processes
+    batcher = WindowBatcher(
+        train_stream, args.seq_len, args.batch_size, config.bos_id, args.seed, accelerator.process_index
+    )
+    eval_docs = eval_documents(val_info, args.eval_tokens) if args.eval_tokens > 0 else []
+    metrics = run_dir / "metrics.jsonl"
+    if main_process:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if resumed is not None:
+            _truncate_metrics(metrics, start_step)
+        else:
+            metrics.unlink(missing_ok=True)
+            run_info = {
+                "args": args.to_dict(),
+                "model_config": config.to_dict(),
+                "parameters": sum(p.numel() for p in model.parameters()),
+                "train_actions": train_info["total_actions"],
+                "train_documents": train_info["n_documents"],
+                "eval_documents": len(eval_docs),
+                "grammar_hash": compiled.grammar_hash,
+                "compiled_hash": compiled.content_hash,
+                "device": str(accelerator.device),
+                "processes": accelerator.num_processes,
+            }
+            (run_dir / "run.json").write_text(json.dumps(run_info, indent=1) + "\n", encoding="utf-8")
+    n_params = sum(p.numel() for p in model.parameters())
+    accelerator.print(
+        f"{'resuming' if resumed else 'starting'} {run_dir} at step {start_step}/{args.steps}: "
+        f"{n_params / 1e6:.2f}M parameters, {train_info['total_actions']:,} training actions, "
+        f"{tokens_per_step} tokens/step on {accelerator.num_processes} x {accelerator.device}"
+    )
+
+    stop = {"signal": 0}
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop["signal"] = signum
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def trainer_state(step: int) -> dict[str, Any]:
+        return {
+            "step": step,
+            "tokens": step * tokens_per_step,
+            "elapsed": elapsed_before + time.time() - t0,
+            "processes": accelerator.num_processes,
+            "args": args.to_dict(),
+        }
+
+    def checkpoint(step: int) -> None:
+        accelerator.wait_for_everyone()
+        if main_process:
+            save_training_checkpoint(run_dir, accelerator.unwrap_model(model), config, optimizer, trainer_state(step))
+            tqdm.write(f"step {step}: checkpoint saved to {ckpt_dir}", file=sys.stderr)
+        accelerator.wait_for_everyone()
+
+    def validate(step: int) -> None:
+        if not eval_docs:
+            return
+        if main_process:
+            result = evaluate(
+                accelerator.unwrap_model(model),
+                val_stream,
+                eval_docs,
+                config,
+                args.seq_len,
+                args.eval_batch_size,
+                accelerator.device,
+            )
+            record = {
+                "kind": "eval",
+                "step": step,
+                **result,
+                "tokens": step * tokens_per_step,
+                "elapsed": round(elapsed_before + time.time() - t0, 2),
+            }
+            _append_jsonl(metrics, record)
+            tqdm.write(
+                f"step {step}: val_loss {result['val_loss']:.4f}  bits/action {result['val_bits_per_action']:.4f}  "
+                f"bpc {result['val_bpc']:.4f}",
+                file=sys.stderr,
+            )
+        accelerator.wait_for_everyone()
+
+    t0 = time.time()
+    bar = tqdm(
+        total=args.steps,
+        initial=start_step,
+        desc=args.name,
+        unit="step",
+        dynamic_ncols=True,
+        disable=not main_process,
+        mininterval=1.0 if sys.stderr.isatty() else 30.0,
+        file=sys.stderr,
+    )
+    model.train()
+    step = start_step
+    interval_loss, interval_steps, interval_t = 0.0, 0, time.time()
+    try:
+        while step < args.steps and not stop["signal"]:
+            lr = lr_at(step, args)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            tokens = batcher.batch(step).to(accelerator.device)
+            with accelerator.autocast():
+                logits = model(input_ids=tokens).logits
+            loss = window_loss(logits, tokens)
+            accelerator.backward(loss)
+            if args.grad_clip > 0:
+                accelerator.clip_grad_norm_(model.parameters(), args.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            interval_loss += float(loss.detach())
+            interval_steps += 1
+            bar.update()
+            if step % args.log_every == 0 or step == args.steps:
+                now = time.time()
+                rate = interval_steps * tokens_per_step / max(1e-9, now - interval_t)
+                mean = interval_loss / interval_steps
+                bar.set_postfix(loss=f"{mean:.4f}", tok_s=f"{rate:.0f}", lr=f"{lr:.2e}", refresh=False)
+                if main_process:
+                    _append_jsonl(
+                        metrics,
+                        {
+                            "kind": "train",
+                            "step": step,
+                            "train_loss": mean,
+                            "lr": lr,
+                            "tokens": step * tokens_per_step,
+                            "elapsed": round(elapsed_before + now - t0, 2),
+                            "tokens_per_s": round(rate, 1),
+                        },
+                    )
+                interval_loss, interval_steps, interval_t = 0.0, 0, now
+            if args.eval_every > 0 and step % args.eval_every == 0 and step < args.steps:
+                validate(step)
+                interval_t = time.time()  # keep evaluation out of the throughput figure
+            if args.save_every > 0 and step % args.save_every == 0 and step < args.steps:
+                checkpoint(step)
+                interval_t = time.time()
+    finally:
+        bar.close()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if stop["signal"]:
+        accelerator.print(f"signal {stop['signal']}: saving at step {step} and stopping (resume with --resume)")
+    else:
+        validate(step)
+    checkpoint(step)
+    return trainer_state(step)
+
+
+if __name__ == "__main__":
+    main()
