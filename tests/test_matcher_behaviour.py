@@ -91,38 +91,33 @@ def _spell(m: Matcher, compiled: CompiledGrammar, text: bytes) -> None:
         m.advance(torch.tensor([base + compiled.vocab.pieces.index(bytes([b]))]))
 
 
-def test_duplicate_parameter_name_cannot_end(codec: Codec, compiled: CompiledGrammar) -> None:
-    ids = codec.encode("def f(abc, abd):\n    pass\n")
-    m = Matcher(compiled, 1)
-    # replay up to the second parameter's name, then spell the first one's name again
+def _at_terminal(codec: Codec, compiled: CompiledGrammar, source: str, symbol: str, occurrence: int) -> Matcher:
+    """A matcher advanced through `source` up to where its `occurrence`-th `symbol` terminal starts."""
+    ids = codec.encode(source)
     tops = replay(compiled, ids).tops
-    second = [i for i, t in enumerate(tops) if compiled.symbol_names[t] == "name_param@0"][1]
-    for a in ids[:second]:
+    start = [i for i, t in enumerate(tops) if compiled.symbol_names[t] == symbol][occurrence]
+    m = Matcher(compiled, 1)
+    for a in ids[:start]:
         m.advance(torch.tensor([a]))
-    _spell(m, compiled, b"abc")
+    return m
+
+
+def test_duplicate_parameter_name_cannot_end(codec: Codec, compiled: CompiledGrammar) -> None:
+    m = _at_terminal(codec, compiled, "def f(abc, abd):\n    pass\n", "name_param@0", 1)
+    _spell(m, compiled, b"abc")  # the first parameter's name again
     assert not bool(m.mask()[0, END]), "a repeated parameter name must not be allowed to end"
     _spell(m, compiled, b"d")
     assert bool(m.mask()[0, END])
 
 
 def test_duplicate_keyword_argument_cannot_end(codec: Codec, compiled: CompiledGrammar) -> None:
-    ids = codec.encode("f(key=1, kez=2)\n")
-    tops = replay(compiled, ids).tops
-    second = [i for i, t in enumerate(tops) if compiled.symbol_names[t] == "name_kw@0"][1]
-    m = Matcher(compiled, 1)
-    for a in ids[:second]:
-        m.advance(torch.tensor([a]))
+    m = _at_terminal(codec, compiled, "f(key=1, kez=2)\n", "name_kw@0", 1)
     _spell(m, compiled, b"key")
     assert not bool(m.mask()[0, END])
 
 
 def test_nested_call_keywords_are_a_separate_scope(codec: Codec, compiled: CompiledGrammar) -> None:
-    ids = codec.encode("f(key=g(kez=1), kex=2)\n")
-    tops = replay(compiled, ids).tops
-    inner = [i for i, t in enumerate(tops) if compiled.symbol_names[t] == "name_kw@0"][1]
-    m = Matcher(compiled, 1)
-    for a in ids[:inner]:
-        m.advance(torch.tensor([a]))
+    m = _at_terminal(codec, compiled, "f(key=g(kez=1), kex=2)\n", "name_kw@0", 1)
     _spell(m, compiled, b"key")  # same name as the outer call's keyword: fine in the inner call
     assert bool(m.mask()[0, END])
 
