@@ -2,6 +2,7 @@
 
 from astgen.errors import (
     AstgenError,
+    CheckpointError,
     CheckpointMismatchError,
     GrammarError,
     NoHoleError,
@@ -11,6 +12,7 @@ from astgen.errors import (
 
 __all__ = [
     "AstgenError",
+    "CheckpointError",
     "CheckpointMismatchError",
     "GrammarError",
     "NoHoleError",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "AstgenError",
+    "CheckpointError",
     "CheckpointMismatchError",
     "GrammarError",
     "NoHoleError",
@@ -42,6 +43,10 @@ class UnsupportedSourceError(AstgenError):
 
 class NoHoleError(AstgenError):
     """Infilling was asked for but the source contains no hole (`...`)."""
+
+
+class CheckpointError(AstgenError):
+    """A checkpoint folder is missing, incomplete or unreadable."""
 
 
 class CheckpointMismatchError(AstgenError):

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from astgen.errors import AstgenError, CheckpointMismatchError
+from astgen.errors import CheckpointError, CheckpointMismatchError
 
 if TYPE_CHECKING:
     from transformers import LlamaForCausalLM
@@ -51,10 +51,6 @@ __all__ = [
 CHECKPOINT_FORMAT = 1
 ASTGEN_JSON = "astgen.json"
 EXTRA_TOKENS = ("<pad>", "<bos>", "<hole>", "<sep>")
-
-
-class CheckpointError(AstgenError):
-    """A checkpoint folder is missing, incomplete or unreadable."""
 
 
 # ----------------------------------------------------------------------------- configuration
