@@ -41,8 +41,10 @@ def _tables(cg: CompiledGrammar, device: torch.device) -> dict[str, torch.Tensor
         return hit
     t: dict[str, torch.Tensor] = {}
     for name, arr in cg.arrays.items():
+        if name in ("allowed_bits", "strict_bits"):
+            continue  # unpacked below into [S, A] bool tables; the packed words are not needed on device
         tensor = torch.from_numpy(arr.copy())
-        if tensor.dtype == torch.int32 and name not in ("allowed_bits", "strict_bits"):
+        if tensor.dtype == torch.int32:
             tensor = tensor.long()
         t[name] = tensor.to(device)
     # unpack the bitmasks once: a [S, A] bool row gather per step is cheaper than unpacking per step

@@ -261,7 +261,6 @@ class _Builder:
                 break
             local_cost = new
         # relabel: grammar symbols first, then for each terminal its automaton states
-        n_grammar = len(self.names)
         old_ids = {n: i for i, n in enumerate(self.names)}
         grammar_names = [n for n in self.names if "@" not in n]
         names = list(grammar_names)
@@ -281,7 +280,6 @@ class _Builder:
                 sym_local.append(o + s)
                 sym_shift.append(base - o)
                 sym_term.append(term_index[t.name])
-        del n_grammar
         n_sym = len(names)
         n_dfa = n_sym - dfa_base
         K = max(len(r[0]) for r in self.rules.values())
