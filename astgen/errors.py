@@ -7,6 +7,7 @@ __all__ = [
     "CheckpointError",
     "CheckpointMismatchError",
     "GrammarError",
+    "InfillError",
     "NoHoleError",
     "SourceSyntaxError",
     "UnsupportedSourceError",
@@ -43,6 +44,10 @@ class UnsupportedSourceError(AstgenError):
 
 class NoHoleError(AstgenError):
     """Infilling was asked for but the source contains no hole (`...`)."""
+
+
+class InfillError(AstgenError):
+    """Filling a hole produced no program that compiles (after the allowed retries)."""
 
 
 class CheckpointError(AstgenError):

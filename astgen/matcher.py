@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from astgen.codec.actions import END
+from astgen.errors import GrammarError
 from astgen.grammar.compiled import CompiledGrammar
 
 __all__ = ["Matcher", "MatcherConfig"]
@@ -109,6 +110,8 @@ class Matcher:
         # innermost open marker of each set (-1: none), and under each marker the one it shadowed
         self.scope = torch.full((b, self.n_sets), -1, dtype=torch.long, device=dev)
         self.shadowed = torch.full((b, d), -1, dtype=torch.long, device=dev)
+        no_limit = 1 << 40 if self.config.max_actions is None else self.config.max_actions
+        self.limit = torch.full((b,), no_limit, dtype=torch.long, device=dev)
 
     _STATE = (
         "stack",
@@ -126,6 +129,7 @@ class Matcher:
         "ent_alive",
         "scope",
         "shadowed",
+        "limit",
     )
 
     def fork(self, index: torch.Tensor | list[int]) -> Matcher:
@@ -173,8 +177,8 @@ class Matcher:
         mode = self._mode
         ok_struct &= depth_t + t[mode + "need_tree"][top] <= cfg.max_tree_depth
         ok_struct &= depth_b + t[mode + "need_block"][top] <= cfg.max_blocks
-        if cfg.max_actions is not None:
-            left = (cfg.max_actions - 1 - self.steps).unsqueeze(1)
+        if cfg.max_actions is not None or bool(self._has_limit):
+            left = (self.limit - 1 - self.steps).unsqueeze(1)
             rem = self.remaining.unsqueeze(1)
             ok_struct &= rem + t[mode + "extra"][top] <= left
             loc = t["sym_local"][top]
@@ -186,6 +190,14 @@ class Matcher:
             ok_piece &= ~long_term.unsqueeze(1)
         full = allowed & torch.cat([ok_struct, ok_piece], dim=1)
         return torch.where(full.any(1, keepdim=True), full, allowed)
+
+    _has_limit = False
+
+    def set_limit(self, limit: torch.Tensor) -> None:
+        """Per-sequence action budgets: sequence b must be complete after `limit[b]` actions in all
+        (counting the actions already taken); the mask then allows only what can finish in time."""
+        self.limit = limit.to(self.device, torch.long).clone()
+        self._has_limit = True
 
     def fill_mask(self, logits: torch.Tensor) -> torch.Tensor:
         """Set logits of disallowed actions to -inf, in place; returns `logits`."""
@@ -285,6 +297,31 @@ class Matcher:
         self.ent_alive &= self.ent_tag < self.sp.unsqueeze(1)
         self.steps += 1
 
+    # ------------------------------------------------------------------ fast replay
+    @classmethod
+    def replayed(
+        cls,
+        compiled: CompiledGrammar,
+        prefixes: list[list[int]],
+        device: str | torch.device = "cpu",
+        config: MatcherConfig | None = None,
+    ) -> Matcher:
+        """A matcher whose row b has taken the actions `prefixes[b]` (e.g. the code before a hole).
+
+        The states are computed on the host by a scalar walk of the same tables (microseconds per
+        action instead of a batched step each) and uploaded once.  Raises GrammarError if a prefix
+        leaves the grammar."""
+        m = cls(compiled, len(prefixes), "cpu", config)
+        for b, prefix in enumerate(prefixes):
+            _ScalarReplay(m, b).run(prefix)
+        if torch.device(device) != m.device:
+            moved = cls(compiled, len(prefixes), device, config)
+            for name in cls._STATE:
+                setattr(moved, name, getattr(m, name).to(moved.device))
+            moved._has_limit = m._has_limit
+            return moved
+        return m
+
     def _add_entry(self, do: torch.Tensor, set_id: int, tag: torch.Tensor) -> None:
         slot = (~self.ent_alive).to(torch.uint8).argmax(1, keepdim=True)
         d = do.unsqueeze(1)
@@ -292,3 +329,105 @@ class Matcher:
         self.ent_set.scatter_(1, slot, torch.where(d, torch.full_like(slot, set_id), self.ent_set.gather(1, slot)))
         self.ent_tag.scatter_(1, slot, torch.where(d, tag.unsqueeze(1), self.ent_tag.gather(1, slot)))
         self.ent_alive.scatter_(1, slot, d | self.ent_alive.gather(1, slot))
+
+
+class _ScalarReplay:
+    """Row `b` of a CPU matcher advanced one action at a time in plain Python (see Matcher.replayed).
+
+    Mirrors `Matcher.advance` line by line for valid actions; tests check both give equal states."""
+
+    def __init__(self, m: Matcher, b: int):
+        self.m, self.b = m, b
+        a = m.compiled.arrays
+        self.a = a
+        self.mincost = a["strict_mincost" if m.config.strict else "mincost"]
+
+    def run(self, actions: list[int]) -> None:
+        m, b, a = self.m, self.b, self.a
+        cg = m.compiled
+        ns, dfa_base, mod = m.n_struct, cg.dfa_base, m.hash_mod
+        rule_table, rule_push, rule_len = a["rule_table"], a["rule_push"], a["rule_len"]
+        rule_tree, rule_block = a["rule_tree"], a["rule_block"]
+        kind_next, sym_local, sym_shift = a["kind_next"], a["sym_local"], a["sym_shift"]
+        is_term_start, piece_hash, piece_pow = a["is_term_start"], a["piece_hash"], a["piece_pow"]
+        sym_term, term_add, marker_set = a["sym_term"], a["term_add"], a["marker_set"]
+        cost = self.mincost
+        cap = m.stack.shape[1]
+        stack = m.stack[b].tolist()
+        tdep = m.tree_depth[b].tolist()
+        bdep = m.block_depth[b].tolist()
+        shadowed = m.shadowed[b].tolist()
+        scope = m.scope[b].tolist()
+        sp = int(m.sp[b])
+        remaining = int(m.remaining[b])
+        h = int(m.hash[b])
+        term_len = int(m.term_len[b])
+        ent_hash, ent_set = m.ent_hash[b].tolist(), m.ent_set[b].tolist()
+        ent_tag, ent_alive = m.ent_tag[b].tolist(), m.ent_alive[b].tolist()
+        n_sets = term_add.shape[1]
+        for i, act in enumerate(actions):
+            act = int(act)
+            top = stack[sp - 1]
+            if top >= dfa_base:
+                if act == END:
+                    push: list[int] = []
+                elif act >= ns:
+                    nloc = int(kind_next[sym_local[top], act - ns])
+                    push = [int(sym_shift[top]) + nloc if nloc >= 0 else top]
+                else:
+                    raise GrammarError(f"step {i}: {cg.action_name(act)} inside {cg.symbol_names[top]}")
+                inc_t = inc_b = [0] * len(push)
+            else:
+                r = int(rule_table[top, act]) if act < ns else 0
+                if r == 0:
+                    raise GrammarError(f"step {i}: {cg.action_name(act)} not allowed in {cg.symbol_names[top]}")
+                n = int(rule_len[r])
+                push = [int(x) for x in rule_push[r, :n]]
+                inc_t = [int(x) for x in rule_tree[r, :n]]
+                inc_b = [int(x) for x in rule_block[r, :n]]
+            remaining += sum(int(cost[x]) for x in push) - int(cost[top])
+            if top >= dfa_base and act >= ns:
+                piece = act - ns
+                ph = int(piece_hash[piece])
+                if is_term_start[top]:
+                    h, term_len = ph, 1
+                else:
+                    h, term_len = (h * int(piece_pow[piece]) + ph) % mod, term_len + 1
+            elif top >= dfa_base and act == END:
+                term_len = 0
+                term = int(sym_term[top])
+                if term >= 0:
+                    for s in range(n_sets):
+                        if term_add[term, s]:
+                            slot = ent_alive.index(False) if False in ent_alive else 0
+                            ent_hash[slot], ent_set[slot], ent_tag[slot] = h, s, scope[s]
+                            ent_alive[slot] = True
+            k = int(marker_set[top])
+            if k >= 0:
+                scope[k] = shadowed[sp - 1]
+            parent_t, parent_b = tdep[sp - 1], bdep[sp - 1]
+            for j, sym in enumerate(push):
+                pos = min(sp - 1 + j, cap - 1)
+                stack[pos] = sym
+                tdep[pos] = parent_t + inc_t[j]
+                bdep[pos] = parent_b + inc_b[j]
+                kj = int(marker_set[sym])
+                if kj >= 0 and j < m.marker_slots:
+                    shadowed[pos] = scope[kj]
+                    scope[kj] = pos
+            sp = sp - 1 + len(push)
+            if sp > cap:
+                raise GrammarError(f"step {i}: the program nests deeper than the matcher's stack ({cap})")
+            ent_alive = [alive and tag < sp for alive, tag in zip(ent_alive, ent_tag)]
+        dev = m.device
+        m.stack[b] = torch.tensor(stack, device=dev)
+        m.tree_depth[b] = torch.tensor(tdep, device=dev)
+        m.block_depth[b] = torch.tensor(bdep, device=dev)
+        m.shadowed[b] = torch.tensor(shadowed, device=dev)
+        m.scope[b] = torch.tensor(scope, device=dev)
+        m.sp[b], m.remaining[b], m.hash[b], m.term_len[b] = sp, remaining, h, term_len
+        m.steps[b] += len(actions)
+        m.ent_hash[b] = torch.tensor(ent_hash, device=dev)
+        m.ent_set[b] = torch.tensor(ent_set, device=dev)
+        m.ent_tag[b] = torch.tensor(ent_tag, device=dev)
+        m.ent_alive[b] = torch.tensor(ent_alive, device=dev)

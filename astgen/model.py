@@ -210,8 +210,11 @@ def save_checkpoint(
     config: ModelConfig,
     path: str | Path,
     compiled: CompiledGrammar | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write `model` to the folder `path`: config.json + model.safetensors + astgen.json.
+
+    `extra` (e.g. how the model was trained) is stored in astgen.json under "training".
 
     `compiled` is the grammar the model was trained for (default: the shipped grammar); its hashes
     and action vocabulary size are recorded so that loading can refuse a mismatched grammar."""
@@ -227,6 +230,8 @@ def save_checkpoint(
     if not (out / "model.safetensors").is_file():
         raise CheckpointError(f"{out}: save_pretrained wrote no single model.safetensors (model too large to shard?)")
     info = {"format": CHECKPOINT_FORMAT, **_grammar_info(compiled), "model_config": config.to_dict()}
+    if extra:
+        info["training"] = extra
     (out / ASTGEN_JSON).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return out
 

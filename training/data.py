@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from astgen.codec import Codec, default_codec, read_source
+from astgen.codec import SPAN_KINDS, Codec, default_codec, read_source
 from astgen.corpus import stdlib_files
 from astgen.errors import AstgenError
 from astgen.model import vocab_hash
@@ -57,6 +57,7 @@ __all__ = [
     "dedupe",
     "encode_file",
     "encode_split",
+    "load_spans",
     "load_split",
     "main",
     "site_packages_files",
@@ -69,7 +70,10 @@ SPLITS = ("train", "validation", "test")
 # elsewhere in the corpus that a content hash cannot catch; they would leak across splits.
 VENDORED = frozenset({"_vendor", "vendor", "_vendored", "vendored", "_distutils"})
 DTYPE = np.uint16
-FORMAT = 1
+FORMAT = 2
+# Hole candidates per document in `{split}.spans.bin`: rows (start, end, kind, group) as uint32,
+# positions relative to the document, sorted by (kind, group, start); see astgen.codec.SPAN_KINDS.
+SPAN_DTYPE = np.uint32
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ class Encoded:
     ids: np.ndarray | None
     chars: int
     error: str | None
+    spans: np.ndarray | None = None
 
 
 # ----------------------------------------------------------------------------- listing and splitting
@@ -172,7 +177,7 @@ def encode_file(path: Path, codec: Codec | None = None) -> Encoded:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ids = codec.encode(read_source(path), str(path))
+            ids, rec = codec.encode_spans(read_source(path), str(path))
             chars = len(codec.decode(ids))
     except AstgenError as e:
         return Encoded(path, None, 0, f"{type(e).__name__}: {e}")
@@ -182,7 +187,9 @@ def encode_file(path: Path, codec: Codec | None = None) -> Encoded:
         return Encoded(path, None, 0, "codec output does not end with <eos>")
     if max(ids) > np.iinfo(DTYPE).max:
         return Encoded(path, None, 0, "action id does not fit uint16")
-    return Encoded(path, np.asarray(ids, dtype=DTYPE), chars, None)
+    spans = np.asarray(rec.spans, dtype=SPAN_DTYPE).reshape(-1, 4)
+    spans = spans[np.lexsort((spans[:, 0], spans[:, 3], spans[:, 2]))]
+    return Encoded(path, np.asarray(ids, dtype=DTYPE), chars, None, spans)
 
 
 def _encode_in_worker(path: Path) -> Encoded:
@@ -258,20 +265,34 @@ def encode_split(
     skipped: list[dict[str, str]] = []
     sha_of = {f.path: f.sha256 for f in files}
     offset = 0
+    span_offset = 0
     chars = 0
     tmp_bin = bin_path.with_name(bin_path.name + ".tmp")
+    spans_path = spans_path_of(bin_path)
+    tmp_spans = spans_path.with_name(spans_path.name + ".tmp")
     bin_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(tmp_bin, "wb") as out:
+    with open(tmp_bin, "wb") as out, open(tmp_spans, "wb") as span_out:
         for enc in _encoded([f.path for f in files], jobs, desc=split or bin_path.stem):
-            if enc.ids is None:
+            if enc.ids is None or enc.spans is None:
                 skipped.append({"path": str(enc.path), "error": enc.error or "unknown error"})
                 continue
             out.write(enc.ids.tobytes())
+            span_out.write(enc.spans.tobytes())
             n = int(enc.ids.size)
+            counts = np.bincount(enc.spans[:, 2].astype(np.int64), minlength=len(SPAN_KINDS)).tolist()
             documents.append(
-                {"path": str(enc.path), "sha256": sha_of[enc.path], "offset": offset, "length": n, "chars": enc.chars}
+                {
+                    "path": str(enc.path),
+                    "sha256": sha_of[enc.path],
+                    "offset": offset,
+                    "length": n,
+                    "chars": enc.chars,
+                    "span_offset": span_offset,
+                    "span_counts": counts,
+                }
             )
             offset += n
+            span_offset += len(enc.spans)
             chars += enc.chars
     info = {
         **header,
@@ -279,14 +300,31 @@ def encode_split(
         "n_documents": len(documents),
         "total_actions": offset,
         "total_chars": chars,
+        "total_spans": span_offset,
         "documents": documents,
         "skipped": skipped,
     }
     os.replace(tmp_bin, bin_path)
+    os.replace(tmp_spans, spans_path)
     tmp_json = json_path.with_name(json_path.name + ".tmp")
     tmp_json.write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
     os.replace(tmp_json, json_path)  # written last: its presence marks the split as complete
     return info
+
+
+def spans_path_of(bin_path: Path) -> Path:
+    return bin_path.with_name(bin_path.stem + ".spans.bin")
+
+
+def load_spans(data_dir: str | Path, split: str, info: dict[str, Any]) -> np.ndarray:
+    """Hole-candidate spans of a split, [total_spans, 4] uint32 (a read-only memmap)."""
+    path = spans_path_of(Path(data_dir) / f"{split}.bin")
+    n = int(info.get("total_spans", -1))
+    if n < 0 or not path.is_file() or path.stat().st_size != n * 4 * np.dtype(SPAN_DTYPE).itemsize:
+        raise FileNotFoundError(f"{path}: missing or not matching {split}.json; encode the split again (--force)")
+    if n == 0:
+        return np.zeros((0, 4), dtype=SPAN_DTYPE)
+    return np.memmap(path, dtype=SPAN_DTYPE, mode="r").reshape(n, 4)
 
 
 def load_split(data_dir: str | Path, split: str) -> tuple[np.ndarray, dict[str, Any]]:

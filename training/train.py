@@ -48,7 +48,8 @@ from tqdm import tqdm
 
 from astgen.compiled_default import default_compiled
 from astgen.model import ModelConfig, build_model, load_checkpoint, save_checkpoint, vocab_hash
-from training.data import load_split
+from training.data import load_spans, load_split
+from training.fim import FimConfig, MixedBatcher
 
 __all__ = ["TrainArgs", "WindowBatcher", "evaluate", "lr_at", "main", "parse_args"]
 
@@ -73,6 +74,8 @@ FIXED = (
     "heads",
     "intermediate",
     "eval_tokens",
+    "fim_rate",
+    "fim_max_hole",
 )
 DEFAULTS: dict[str, Any] = {
     "name": "default",
@@ -96,6 +99,8 @@ DEFAULTS: dict[str, Any] = {
     "log_every": 10,
     "eval_every": 500,
     "eval_tokens": 32768,
+    "fim_rate": 0.5,
+    "fim_max_hole": 256,
     "eval_batch_size": 16,
     "save_every": 250,
     "threads": 1,
@@ -130,6 +135,8 @@ class TrainArgs:
     eval_tokens: int
     eval_batch_size: int
     save_every: int
+    fim_rate: float
+    fim_max_hole: int
     threads: int
     mixed_precision: str
     cpu: bool
@@ -174,6 +181,8 @@ def _parser() -> argparse.ArgumentParser:
     opt("--eval-tokens", int, "validation actions scored per evaluation (0: no evaluation)")
     opt("--eval-batch-size", int, "windows per validation forward pass")
     opt("--save-every", int, "steps between checkpoints (0: only at the end)")
+    opt("--fim-rate", float, "share of training examples that are tree-level fill-in-the-middle")
+    opt("--fim-max-hole", int, "longest hole (actions) cut out for fill-in-the-middle")
     opt("--threads", int, "torch CPU threads of this process")
     ap.add_argument(
         "--mixed-precision",
@@ -226,6 +235,12 @@ class WindowBatcher:
         windows = self.stream[starts[:, None] + np.arange(self.seq_len)[None, :]].astype(np.int64)
         bos = np.full((self.batch_size, 1), self.bos_id, dtype=np.int64)
         return torch.from_numpy(np.concatenate([bos, windows], axis=1))
+
+
+def labelled_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean next-token loss where labels[:, p + 1] is the target of position p (-100: not scored)."""
+    pred = logits[:, :-1].float()
+    return F.cross_entropy(pred.reshape(-1, pred.size(-1)), labels[:, 1:].reshape(-1), ignore_index=-100)
 
 
 def window_loss(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
@@ -481,8 +496,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
     elapsed_before = float(resumed["elapsed"]) if resumed else 0.0
     tokens_per_step = args.batch_size * args.seq_len * accelerator.num_processes
-    batcher = WindowBatcher(
-        train_stream, args.seq_len, args.batch_size, config.bos_id, args.seed, accelerator.process_index
+    train_spans = load_spans(args.data, "train", train_info) if args.fim_rate > 0 else None
+    special = {"bos": config.bos_id, "hole": config.hole_id, "sep": config.sep_id, "pad": config.pad_id}
+    fim = FimConfig(rate=args.fim_rate, max_hole=args.fim_max_hole)
+    batcher = MixedBatcher(
+        train_stream,
+        train_info,
+        train_spans,
+        args.seq_len,
+        args.batch_size,
+        special,
+        args.seed,
+        fim,
+        accelerator.process_index,
     )
     eval_docs = eval_documents(val_info, args.eval_tokens) if args.eval_tokens > 0 else []
     metrics = run_dir / "metrics.jsonl"
@@ -582,10 +608,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             lr = lr_at(step, args)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            tokens = batcher.batch(step).to(accelerator.device)
+            tokens, labels = batcher.batch(step)
+            tokens, labels = tokens.to(accelerator.device), labels.to(accelerator.device)
             with accelerator.autocast():
                 logits = model(input_ids=tokens).logits
-            loss = window_loss(logits, tokens)
+            loss = labelled_loss(logits, labels)
             accelerator.backward(loss)
             if args.grad_clip > 0:
                 accelerator.clip_grad_norm_(model.parameters(), args.grad_clip)

@@ -7,7 +7,7 @@ import sys
 from functools import lru_cache
 from importlib import resources
 
-from astgen.codec.actions import SPECIALS, ActionCodec, ActionVocabulary
+from astgen.codec.actions import SPAN_KINDS, SPECIALS, ActionCodec, ActionVocabulary, SpanRecorder
 from astgen.codec.gnode import GNode
 from astgen.codec.lower import lift, lower
 from astgen.codec.source import decode_source_bytes, parse_source, read_source
@@ -16,10 +16,12 @@ from astgen.grammar import load as load_grammar
 from astgen.grammar.pieces import PieceVocabulary
 
 __all__ = [
+    "SPAN_KINDS",
     "SPECIALS",
     "ActionCodec",
     "ActionVocabulary",
     "Codec",
+    "SpanRecorder",
     "GNode",
     "decode",
     "decode_source_bytes",
@@ -55,6 +57,15 @@ class Codec:
     def encode(self, source: str, filename: str = "<source>") -> list[int]:
         """Action ids for `source`; raises SourceSyntaxError (file:line:col) if it does not parse."""
         return self.encode_tree(parse_source(source, filename), filename)
+
+    def encode_spans(self, source: str, filename: str = "<source>") -> tuple[list[int], SpanRecorder]:
+        """Action ids plus the spans of hole candidates (expressions, statements, bodies, arguments)."""
+        rec = SpanRecorder([], [])
+        try:
+            ids = self.actions.encode(lower(parse_source(source, filename)), spans=rec)
+        except GrammarError as e:
+            raise GrammarError(f"{filename}: {e}") from None
+        return ids, rec
 
     def decode_tree(self, actions: list[int]) -> ast.Module:
         return lift(self.actions.decode(list(actions)))

@@ -16,10 +16,20 @@ from astgen.errors import GrammarError
 from astgen.grammar.ir import Constructor, Grammar, Nonterminal, Segment, Terminal
 from astgen.grammar.pieces import PieceVocabulary
 
-__all__ = ["SPECIALS", "ActionCodec", "ActionVocabulary"]
+__all__ = ["HOLE_CTOR", "SPAN_KINDS", "SPECIALS", "ActionCodec", "ActionVocabulary", "SpanRecorder"]
 
 EOS, CLOSE, MORE, STOP, END = 0, 1, 2, 3, 4
 SPECIALS = ("<eos>", "<close>", "<more>", "<stop>", "<end>")
+
+# A GNode with this constructor is a hole: the encoder emits the caller's hole token in its place.
+# Its field "kind" is b"stmt" (it stands for statements) or b"expr" (for one subtree).
+HOLE_CTOR = "<hole>"
+# Kinds of subtrees that can be cut out as infilling holes (recorded by `SpanRecorder`):
+#   expr  one expression subtree; stmt  one element of a statement list (consecutive elements of a
+#   list share a group); body  all statements of a function body; arg  one positional call argument.
+SPAN_KINDS = ("expr", "stmt", "body", "arg")
+_EXPR_BASES = frozenset({"expr", "elt", "callarg", "slice", "slice_elt"})
+_FUNCTION_CTORS = frozenset({"FunctionDef", "AsyncFunctionDef", "AsyncGenDef"})
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,24 @@ class ActionVocabulary:
         return repr(self.pieces[action - self.piece_base])
 
 
+@dataclass
+class SpanRecorder:
+    """Collects (start, end, kind, group) action spans of hole candidates while encoding.
+
+    `end` is exclusive; `kind` indexes SPAN_KINDS; `group` numbers the list an element belongs to
+    (so consecutive elements of one list can be cut out together); `holes` gets the position and
+    expected symbol of every HOLE_CTOR node."""
+
+    spans: list[tuple[int, int, int, int]]
+    holes: list[tuple[int, str]]
+    _groups: int = 0
+    _ctors: list[str] | None = None
+
+    def new_group(self) -> int:
+        self._groups += 1
+        return self._groups - 1
+
+
 class ActionCodec:
     """Encodes grammar trees to action ids and decodes them back, driven by the grammar."""
 
@@ -70,19 +98,56 @@ class ActionCodec:
         self._ctor_ids = {n: self.vocab.ctor_id(n) for n in self.vocab.constructors}
 
     # ------------------------------------------------------------------ encode
-    def encode(self, tree: GNode, on_terminal: Callable[[Terminal, bytes], None] | None = None) -> list[int]:
+    def encode(
+        self,
+        tree: GNode,
+        on_terminal: Callable[[Terminal, bytes], None] | None = None,
+        spans: SpanRecorder | None = None,
+        hole_token: int = -1,
+    ) -> list[int]:
+        """Actions of `tree` ending with <eos>.  With `spans`, hole candidates and HOLE_CTOR nodes
+        (emitted as `hole_token`) are recorded."""
         out: list[int] = []
         limit = sys.getrecursionlimit()
         sys.setrecursionlimit(max(limit, 20000))
+        self._rec, self._hole_token = spans, hole_token
+        if spans is not None:
+            spans._ctors = []
         try:
             self._symbol(self.grammar.start, tree, out, on_terminal)
         finally:
             sys.setrecursionlimit(limit)
+            self._rec = None
         out.append(EOS)
         return out
 
+    _rec: SpanRecorder | None = None
+    _hole_token: int = -1
+
     def _symbol(self, name: str, value: GValue, out: list[int], cb: Callable[[Terminal, bytes], None] | None) -> None:
         sym = self.grammar.symbol(name)
+        rec = self._rec
+        if rec is not None and isinstance(value, GNode) and value.ctor == HOLE_CTOR:
+            if isinstance(sym, Terminal):
+                raise GrammarError(f"a hole cannot stand for the terminal {name}")
+            rec.holes.append((len(out), name))
+            out.append(self._hole_token)
+            return
+        if rec is not None and isinstance(sym, Nonterminal) and sym.base in _EXPR_BASES:
+            start = len(out)
+            self._node(name, sym, value, out, cb)
+            rec.spans.append((start, len(out), 0, 0))
+            return
+        self._node(name, sym, value, out, cb)
+
+    def _node(
+        self,
+        name: str,
+        sym: Terminal | Nonterminal,
+        value: GValue,
+        out: list[int],
+        cb: Callable[[Terminal, bytes], None] | None,
+    ) -> None:
         if isinstance(sym, Terminal):
             if not isinstance(value, bytes):
                 raise GrammarError(f"{name} expects a terminal value, got {type(value).__name__}")
@@ -98,6 +163,9 @@ class ActionCodec:
         if ctor is None:
             raise GrammarError(f"{value.ctor} is not allowed here (in {name})")
         out.append(self._ctor_ids[ctor.name])
+        rec = self._rec
+        if rec is not None and rec._ctors is not None:
+            rec._ctors.append(ctor.base)
         names = {f.name for f in ctor.fields}
         for key, v in value.fields.items():
             if key not in names and v not in (None, []):
@@ -113,18 +181,51 @@ class ActionCodec:
             counts = self._partition(f.segments, items)
             if counts is None:
                 raise GrammarError(f"{value.ctor}.{f.name}: elements do not fit {name}'s rules here")
+            kind, group = self._list_kind(f.segments)
+            first = last = len(out)
             i = 0
             for seg, n in zip(f.segments, counts):
+                if kind >= 0 and self._list_kind_of(seg.symbol) != kind:
+                    first = len(out) + 1  # e.g. a module's docstring and __future__ imports: not statements here
                 if seg.quant == "*":
                     for item in items[i : i + n]:
                         if self.grammar.is_terminal(seg.symbol):
                             out.append(MORE)
+                        start = len(out)
                         self._symbol(seg.symbol, item, out, cb)
+                        if kind >= 0 and rec is not None and self._list_kind_of(seg.symbol) == kind:
+                            rec.spans.append((start, len(out), kind, group))
+                    last = len(out)
                     out.append(STOP)
                 else:
+                    start = len(out)
                     self._segment_item(seg, items[i] if n else None, out, cb)
+                    if kind >= 0 and n and rec is not None and self._list_kind_of(seg.symbol) == kind:
+                        rec.spans.append((start, len(out), kind, group))
+                    last = len(out)
                 i += n
+            if rec is not None and rec._ctors and kind == 1 and len(rec._ctors) >= 2:
+                if rec._ctors[-2] in _FUNCTION_CTORS and value.ctor == "Body" and f.name == "stmts":
+                    rec.spans.append((first, last, 2, group))
         out.extend([CLOSE] * len(ctor.scopes))
+        if rec is not None and rec._ctors:
+            rec._ctors.pop()
+
+    def _list_kind(self, segs: tuple[Segment, ...]) -> tuple[int, int]:
+        """(span kind, group) for the elements of a list field: statements and call arguments."""
+        rec = self._rec
+        if rec is None:
+            return -1, -1
+        kind = self._list_kind_of(segs[-1].symbol)
+        return (kind, rec.new_group()) if kind >= 0 else (-1, -1)
+
+    def _list_kind_of(self, symbol: str) -> int:
+        sym = self.grammar.symbol(symbol)
+        if isinstance(sym, Nonterminal) and sym.base == "stmt":
+            return 1
+        if isinstance(sym, Nonterminal) and sym.base == "callarg":
+            return 3
+        return -1
 
     def _segment_item(
         self, seg: Segment, v: GValue, out: list[int], cb: Callable[[Terminal, bytes], None] | None
@@ -144,6 +245,9 @@ class ActionCodec:
         sym = self.grammar.symbol(symbol)
         if isinstance(sym, Terminal):
             return isinstance(item, bytes)
+        if isinstance(item, GNode) and item.ctor == HOLE_CTOR:
+            # a statement hole stands for statements, an expression hole for anything else
+            return (sym.base == "stmt") == (item.fields.get("kind") == b"stmt")
         return isinstance(item, GNode) and bool(sym.variants(item.ctor))
 
     def _partition(self, segs: tuple[Segment, ...], items: list[GValue]) -> list[int] | None:

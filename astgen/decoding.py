@@ -1,0 +1,264 @@
+"""Batched decoding of holes: grammar mask on the model's device, KV cache, forced-action prefill.
+
+One call fills one hole in each of B programs.  Each row starts from a matcher replayed over the
+actions before its hole (`Matcher.replayed`) and from a model context laid out as in training
+(`astgen.infill_layout`): `<bos> window-with-<hole>s <sep>`.  Every step each row takes one action:
+
+* if the grammar (plus the hole's end rules) allows exactly one action, the row takes it without
+  the model — a *forced* action;
+* otherwise the row needs logits: the model is called once for the whole batch, on every row's
+  tokens not yet seen by the model (its forced actions since the last call, or the prompt), so
+  forced actions are prefilled together with the next real step instead of costing a call each.
+
+A hole ends with the model token `<sep>`: after its subtree is complete (kind "expr" or "one"), or,
+for kind "list", whenever the list it opened is between two elements (then `<stop>` is masked: the
+code after the hole closes the list)."""
+
+from __future__ import annotations
+
+import inspect
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from astgen.codec.actions import STOP
+from astgen.errors import GrammarError
+from astgen.grammar.compiled import CompiledGrammar
+from astgen.matcher import Matcher, MatcherConfig
+
+__all__ = ["DecodeConfig", "DecodeStats", "HoleTask", "decode_holes", "sample_from_logits"]
+
+HOLE_TASK_KINDS = ("expr", "list", "one")
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    """Sampling and budgets.  `temperature=0` is greedy; `max_actions` bounds each hole's length
+    beyond its shortest completion; `context` is the model window (its training length)."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+    max_actions: int = 256
+    context: int = 513
+    prefill_forced: bool = True
+    strict: bool = True
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.max_actions < 1:
+            raise ValueError(f"max_actions must be >= 1, got {self.max_actions}")
+        if self.context < self.max_actions + 8:
+            raise ValueError(f"context ({self.context}) must exceed max_actions ({self.max_actions}) + 8")
+
+
+@dataclass(frozen=True)
+class HoleTask:
+    """One hole of one program: the actions before it (for the matcher), the model's prompt, the
+    hole kind, and optionally the only actions allowed first (e.g. function definitions)."""
+
+    prefix: list[int]
+    prompt: list[int]
+    kind: str
+    first: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in HOLE_TASK_KINDS:
+            raise ValueError(f"hole kind must be one of {HOLE_TASK_KINDS}, got {self.kind!r}")
+
+
+@dataclass
+class DecodeStats:
+    """Counters of one or more decode calls (for benchmarks and the docs)."""
+
+    holes: int = 0
+    actions: int = 0  # actions placed in holes, plus the closing <sep> of each
+    forced: int = 0  # of those, taken without sampling
+    model_calls: int = 0
+    tokens_fed: int = 0  # real (non-padding) tokens run through the model, prompts included
+    seconds: float = 0.0
+    replay_seconds: float = 0.0
+    per_call_rows: list[int] = field(default_factory=list)
+
+
+def sample_from_logits(
+    logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None
+) -> torch.Tensor:
+    """One token per row from masked logits [B, V] (-inf = disallowed): greedy at temperature 0,
+    otherwise temperature + nucleus (top-p) sampling."""
+    if temperature == 0:
+        return logits.argmax(-1)
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    if top_p < 1.0:
+        sorted_p, order = probs.sort(-1, descending=True)
+        keep = sorted_p.cumsum(-1) - sorted_p < top_p  # always keeps the most likely token
+        sorted_p = sorted_p * keep
+        probs = torch.zeros_like(probs).scatter_(-1, order, sorted_p)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(1)
+
+
+class _HoleRules:
+    """Where each row's hole may end, as masks over the model vocabulary."""
+
+    def __init__(self, matcher: Matcher, tasks: list[HoleTask], vocab_size: int, sep_id: int):
+        dev = matcher.device
+        names = matcher.compiled.symbol_names
+        is_seq = torch.tensor([n.startswith("Seq(") for n in names], dtype=torch.bool)
+        is_wrapper = torch.tensor([n.startswith(("Seq(", "Opt(")) for n in names], dtype=torch.bool)
+        n_sym = matcher.compiled.n_symbols
+        # terminal-automaton states (ids >= n_symbols of the grammar part) are never wrappers
+        total = int(matcher.t["sym_local"].shape[0])
+        pad = torch.zeros(max(0, total - n_sym), dtype=torch.bool)
+        self.is_seq = torch.cat([is_seq, pad]).to(dev)
+        wrapper = torch.cat([is_wrapper, pad]).to(dev)
+        top0 = matcher.top
+        self.sp0 = matcher.sp.clone()
+        self.steps0 = matcher.steps.clone()
+        seq_start = self.is_seq[top0]
+        self.end_sp = torch.where(seq_start, self.sp0, self.sp0 - 1)
+        self.start_wrapper = wrapper[top0]
+        self.single = torch.tensor([t.kind != "list" for t in tasks], dtype=torch.bool, device=dev)
+        self.first = torch.ones(len(tasks), vocab_size, dtype=torch.bool, device=dev)
+        for b, t in enumerate(tasks):
+            if t.first is not None:
+                self.first[b] = False
+                self.first[b, list(t.first)] = True
+        self.has_first = torch.tensor([t.first is not None for t in tasks], dtype=torch.bool, device=dev)
+        self.vocab_size, self.sep_id = vocab_size, sep_id
+
+    def allowed(self, matcher: Matcher) -> torch.Tensor:
+        """[B, V] allowed model tokens (grammar actions, then the model-only tokens)."""
+        grammar = matcher.mask()
+        b = grammar.shape[0]
+        allowed = torch.zeros(b, self.vocab_size, dtype=torch.bool, device=grammar.device)
+        allowed[:, : grammar.shape[1]] = grammar
+        at_start = matcher.steps == self.steps0
+        at_end = (matcher.sp == self.end_sp) & ~at_start
+        list_top = (matcher.sp == self.end_sp) & self.is_seq[matcher.top]
+        # never close the list (or decline the optional) the hole sits in: the code after it does that
+        allowed[:, STOP] &= ~(list_top | (at_start & self.start_wrapper))
+        allowed = torch.where((at_start & self.has_first).unsqueeze(1), allowed & self.first, allowed)
+        only_sep = at_end & self.single
+        allowed = torch.where(only_sep.unsqueeze(1), torch.zeros_like(allowed), allowed)
+        allowed[:, self.sep_id] = at_end
+        return allowed
+
+
+def decode_holes(
+    model: torch.nn.Module,
+    compiled: CompiledGrammar,
+    tasks: list[HoleTask],
+    cfg: DecodeConfig,
+    pad_id: int,
+    sep_id: int,
+    stats: DecodeStats | None = None,
+) -> list[list[int]]:
+    """Fill one hole per task; returns each hole's actions (without the closing `<sep>`).
+
+    Raises GrammarError if a prefix is not a valid action sequence of `compiled`."""
+    from transformers import DynamicCache
+
+    stats = stats if stats is not None else DecodeStats()
+    t_start = time.perf_counter()
+    device = next(model.parameters()).device
+    b = len(tasks)
+    if b == 0:
+        return []
+    vocab_size = int(model.get_output_embeddings().weight.shape[0])  # type: ignore[operator, union-attr]
+    mcfg = MatcherConfig(strict=cfg.strict)
+    t_replay = time.perf_counter()
+    matcher = Matcher.replayed(compiled, [t.prefix for t in tasks], device, mcfg)
+    stats.replay_seconds += time.perf_counter() - t_replay
+    # budget: the shortest completion of everything open now, plus max_actions for the hole
+    matcher.set_limit(matcher.steps + matcher.remaining + cfg.max_actions + 1)
+    rules = _HoleRules(matcher, tasks, vocab_size, sep_id)
+    generator = None
+    if cfg.seed is not None and cfg.temperature > 0:
+        generator = torch.Generator(device=device)
+        generator.manual_seed(cfg.seed)
+
+    pending: list[list[int]] = [list(t.prompt) for t in tasks]
+    out: list[list[int]] = [[] for _ in tasks]
+    done = [False] * b
+    cache = DynamicCache()
+    attn = torch.zeros(b, 0, dtype=torch.long, device=device)
+    positions = torch.zeros(b, dtype=torch.long, device=device)
+    last_logits: torch.Tensor | None = None
+    max_steps = cfg.max_actions * 2 + 64  # the budget ends holes far earlier; this guards the loop
+    inner = getattr(model, "model", None)
+    head = model.get_output_embeddings()
+    runner = inner if inner is not None and head is not None else model
+    # transformers 5.24 renamed `past_key_values` to `cache`; older versions only know the former
+    cache_kw = "cache" if "cache" in inspect.signature(runner.forward).parameters else "past_key_values"
+    with torch.no_grad():
+        for _ in range(max_steps):
+            allowed = rules.allowed(matcher)
+            counts = allowed.sum(1).tolist()
+            forced = [c == 1 for c in counts]
+            live = [r for r in range(b) if not done[r]]
+            stuck = [r for r in live if counts[r] == 0]
+            if stuck:
+                raise GrammarError(
+                    f"no action is allowed in hole {stuck[0]} (a restriction of its first action fits nothing)"
+                )
+            need = [r for r in live if not forced[r]] if cfg.prefill_forced else [r for r in live if pending[r]]
+            if need:
+                lens = [len(p) for p in pending]
+                width = max(lens)
+                ids = torch.full((b, width), pad_id, dtype=torch.long)
+                new = torch.zeros(b, width, dtype=torch.long)
+                for r, p in enumerate(pending):
+                    if p:
+                        ids[r, : len(p)] = torch.tensor(p, dtype=torch.long)
+                        new[r, : len(p)] = 1
+                ids, new = ids.to(device), new.to(device)
+                attn = torch.cat([attn, new], dim=1)
+                pos = positions.unsqueeze(1) + torch.arange(width, device=device).unsqueeze(0)
+                if inner is not None and head is not None:
+                    hidden = inner(
+                        input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True, **{cache_kw: cache}
+                    ).last_hidden_state
+                    lens_t = torch.tensor(lens, device=device)
+                    idx = (lens_t - 1).clamp(min=0)
+                    fresh = head(hidden[torch.arange(b, device=device), idx]).float()  # type: ignore[operator]
+                else:
+                    full = model(
+                        input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True, **{cache_kw: cache}
+                    ).logits
+                    lens_t = torch.tensor(lens, device=device)
+                    fresh = full[torch.arange(b, device=device), (lens_t - 1).clamp(min=0)].float()
+                has_new = (lens_t > 0).unsqueeze(1)
+                last_logits = fresh if last_logits is None else torch.where(has_new, fresh, last_logits)
+                positions = positions + lens_t
+                stats.model_calls += 1
+                stats.tokens_fed += sum(lens)
+                stats.per_call_rows.append(len(need))
+                pending = [[] for _ in range(b)]
+            choice = allowed.to(torch.uint8).argmax(1)
+            if need and last_logits is not None:
+                masked = last_logits.masked_fill(~allowed, float("-inf"))
+                sampled = sample_from_logits(masked, cfg.temperature, cfg.top_p, generator)
+                is_forced = torch.tensor(forced, device=device)
+                choice = torch.where(is_forced, choice, sampled)
+            actions = choice.tolist()
+            matcher.advance(torch.where(choice >= compiled.n_actions, torch.zeros_like(choice), choice))
+            for r in live:
+                a = int(actions[r])
+                stats.actions += 1
+                stats.forced += int(forced[r])
+                pending[r].append(a)
+                if a == sep_id:
+                    done[r] = True
+                else:
+                    out[r].append(a)
+            if all(done):
+                break
+        else:
+            raise GrammarError("decoding did not finish within its step guard (a budget bug); please report it")
+    stats.holes += b
+    stats.seconds += time.perf_counter() - t_start
+    return out

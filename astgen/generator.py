@@ -1,0 +1,187 @@
+"""The library surface: `load()` a checkpoint into a `Generator`, then `infill` / `generate`.
+
+    gen = astgen.load()                       # the checkpoint shipped inside the package
+    gen.infill("def area(r):\\n    ...\\n")    # every `...` filled; canonical source back
+    gen.generate("import os\\n", n=3)         # three new top-level functions
+
+Every result parses and compiles: the grammar mask makes each hole a valid subtree, and the few
+programs whose filled holes clash with code *after* them (e.g. a name a later parameter repeats)
+are resampled (`retries`); if none compiles, `InfillError` says so."""
+
+from __future__ import annotations
+
+import ast
+import sys
+import warnings
+from collections.abc import Sequence
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from astgen.codec import Codec, default_codec
+from astgen.decoding import DecodeConfig, DecodeStats, decode_holes
+from astgen.errors import InfillError
+from astgen.grammar.compiled import CompiledGrammar
+from astgen.holes import HoledProgram, holed_program
+from astgen.model import ModelConfig, load_checkpoint
+
+__all__ = ["Generator", "default_checkpoint", "generate", "infill", "load"]
+
+_FUNCTION_CTOR_BASES = ("FunctionDef", "AsyncFunctionDef")
+
+
+def default_checkpoint() -> Path:
+    """The folder of the checkpoint shipped inside the package."""
+    return Path(str(resources.files("astgen") / "checkpoints" / "default"))
+
+
+def _unparse(tree: ast.AST) -> str:
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 20000))
+    try:
+        return ast.unparse(tree)
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+class Generator:
+    """A model, its grammar and codec, ready to fill holes in batches."""
+
+    def __init__(self, model: Any, config: ModelConfig, compiled: CompiledGrammar, codec: Codec, batch_size: int = 32):
+        self.model, self.config, self.compiled, self.codec = model, config, compiled, codec
+        self.batch_size = batch_size
+        self.stats = DecodeStats()
+        self.retries = 0
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    # ------------------------------------------------------------------ holes
+    def fill(self, programs: Sequence[HoledProgram], cfg: DecodeConfig) -> list[list[list[int]]]:
+        """The actions of every hole of every program, holes filled in order (batched by round)."""
+        answers: list[list[list[int]]] = [[] for _ in programs]
+        rounds = max((p.n_holes for p in programs), default=0)
+        for k in range(rounds):
+            rows = [i for i, p in enumerate(programs) if p.n_holes > k]
+            for lo in range(0, len(rows), self.batch_size):
+                chunk = rows[lo : lo + self.batch_size]
+                tasks = [programs[i].task(k, answers[i], cfg, self.config.bos_id, self.config.sep_id) for i in chunk]
+                filled = decode_holes(
+                    self.model, self.compiled, tasks, cfg, self.config.pad_id, self.config.sep_id, self.stats
+                )
+                for i, actions in zip(chunk, filled):
+                    answers[i].append(actions)
+        return answers
+
+    def _complete(
+        self, programs: list[HoledProgram], cfg: DecodeConfig, filenames: Sequence[str], retries: int
+    ) -> list[ast.Module]:
+        """Fill, decode and compile; programs that do not compile are sampled again."""
+        trees: list[ast.Module | None] = [None] * len(programs)
+        todo = list(range(len(programs)))
+        attempt = 0
+        while todo:
+            answers = self.fill([programs[i] for i in todo], cfg)
+            failed: list[int] = []
+            for i, ans in zip(todo, answers):
+                tree = self.codec.decode_tree(programs[i].filled(ans))
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        compile(_unparse(tree), filenames[i], "exec", dont_inherit=True)
+                except (SyntaxError, ValueError):
+                    failed.append(i)
+                    continue
+                trees[i] = tree
+            if not failed:
+                break
+            attempt += 1
+            if attempt > retries:
+                raise InfillError(
+                    f"{filenames[failed[0]]}: no filling of its holes compiled after {retries} resampling(s); "
+                    "the code after a hole probably conflicts with every candidate (try another seed)"
+                )
+            self.retries += len(failed)
+            seed = (cfg.seed or 0) + attempt
+            cfg = DecodeConfig(**{**cfg.__dict__, "temperature": max(cfg.temperature, 0.7), "seed": seed})
+            todo = failed
+        return [t for t in trees if t is not None]
+
+    def _config(self, **kw: Any) -> DecodeConfig:
+        return DecodeConfig(**{k: v for k, v in kw.items() if v is not None})
+
+    def infill_batch(
+        self,
+        sources: Sequence[str],
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+        max_actions: int = 256,
+        filenames: Sequence[str] | None = None,
+        retries: int = 3,
+    ) -> list[str]:
+        """Fill every `...` hole of every source; returns canonical sources.
+
+        Raises SourceSyntaxError (file:line:col) for source Python rejects, NoHoleError for a source
+        without `...`, InfillError if no filling compiles."""
+        names = list(filenames) if filenames is not None else ["<source>"] * len(sources)
+        cfg = self._config(temperature=temperature, top_p=top_p, seed=seed, max_actions=max_actions)
+        programs = [holed_program(self.codec, s, self.config.hole_id, n) for s, n in zip(sources, names)]
+        return [_unparse(t) for t in self._complete(programs, cfg, names, retries)]
+
+    def infill(self, source: str, **kw: Any) -> str:
+        """Fill every `...` hole of one source (see `infill_batch`)."""
+        filename = kw.pop("filename", "<source>")
+        return self.infill_batch([source], filenames=[filename], **kw)[0]
+
+    def generate(
+        self,
+        prompt_source: str = "",
+        n: int = 1,
+        temperature: float = 0.8,
+        top_p: float = 0.95,
+        seed: int | None = None,
+        max_actions: int = 384,
+        retries: int = 3,
+    ) -> list[str]:
+        """`n` new top-level functions that could follow `prompt_source` (each returned alone)."""
+        vocab = self.codec.vocab
+        first = tuple(vocab.ctor_id(c) for c in vocab.constructors if c.split("-")[0] in _FUNCTION_CTOR_BASES)
+        cfg = self._config(temperature=temperature, top_p=top_p, seed=seed, max_actions=max_actions)
+        program = holed_program(
+            self.codec, prompt_source, self.config.hole_id, "<prompt>", append_hole=first, mark_ellipsis=False
+        )
+        trees = self._complete([program] * n, cfg, ["<generated>"] * n, retries)
+        return [_unparse(t.body[-1]) for t in trees]
+
+
+def load(path: str | Path | None = None, device: str | torch.device = "cpu", batch_size: int = 32) -> Generator:
+    """A Generator for the checkpoint folder `path` (default: the one shipped with astgen).
+
+    Raises CheckpointError for a missing or damaged folder and CheckpointMismatchError for a
+    checkpoint trained for another grammar; weights are read with safetensors only."""
+    from astgen.compiled_default import default_compiled
+
+    compiled = default_compiled()
+    folder = Path(path) if path is not None else default_checkpoint()
+    model, config = load_checkpoint(folder, compiled, device=str(device))
+    return Generator(model, config, compiled, default_codec(), batch_size)
+
+
+@lru_cache(maxsize=1)
+def _default_generator() -> Generator:
+    return load()
+
+
+def infill(source: str, **kw: Any) -> str:
+    """Fill every `...` hole of `source` with the default checkpoint (see `Generator.infill`)."""
+    return _default_generator().infill(source, **kw)
+
+
+def generate(prompt_source: str = "", n: int = 1, **kw: Any) -> list[str]:
+    """`n` new functions with the default checkpoint (see `Generator.generate`)."""
+    return _default_generator().generate(prompt_source, n, **kw)

@@ -1,0 +1,140 @@
+"""Decoding holes with a (tiny, random, seeded) model: validity, untouched code outside holes,
+batching and forced-action prefill change nothing but speed, budgets and typed errors."""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from astgen.codec import Codec
+from astgen.errors import NoHoleError, SourceSyntaxError
+from astgen.grammar.compiled import CompiledGrammar
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from astgen.decoding import DecodeConfig, DecodeStats  # noqa: E402
+from astgen.generator import Generator  # noqa: E402
+from astgen.holes import holed_program  # noqa: E402
+from astgen.model import ModelConfig, build_model  # noqa: E402
+
+SOURCES = [
+    "def f(a):\n    ...\n",
+    "x = [1, ..., 3]\nprint(x)\n",
+    "import os\n\nclass A:\n\n    def m(self, q):\n        return q + ...\n    ...\n",
+    "for i in range(3):\n    ...\nelse:\n    y = ...\n",
+    "async def g(s):\n    async with s as t:\n        ...\n    return await t(...)\n",
+    "@decorate(...)\ndef h(*, k=...):\n    '''doc'''\n    ...\n",
+]
+
+
+@pytest.fixture(scope="module")
+def gen(compiled: CompiledGrammar, codec: Codec) -> Generator:
+    torch.manual_seed(0)
+    cfg = ModelConfig.for_grammar(compiled, hidden_size=32, n_layers=1, n_heads=2, intermediate_size=64)
+    return Generator(build_model(cfg).eval(), cfg, compiled, codec)
+
+
+def _masked_dump(source: str, filled: str) -> tuple[str, str]:
+    """Dumps of `source` and `filled` with the nodes standing in the holes of `source` blanked in both."""
+    orig, new = ast.parse(source), ast.parse(filled)
+    return _strip(orig), _strip(new, like=orig)
+
+
+def _is_hole(node: object) -> bool:
+    if isinstance(node, ast.Expr):
+        node = node.value
+    return isinstance(node, ast.Constant) and node.value is Ellipsis
+
+
+def _strip(tree: ast.Module, like: ast.Module | None = None) -> str:
+    """Dump with hole positions (per `like`, else per `tree` itself) replaced by a marker."""
+    pattern = like or tree
+
+    def walk(a: object, p: object) -> object:
+        if _is_hole(p):
+            return "HOLE"
+        if isinstance(p, list):
+            if any(_is_hole(x) for x in p):
+                # a statement hole may become several statements: compare what surrounds it
+                k = next(i for i, x in enumerate(p) if _is_hole(x))
+                tail = len(p) - k - 1
+                a_list = a if isinstance(a, list) else []
+                head = [walk(x, y) for x, y in zip(a_list[:k], p[:k])]
+                rest = [walk(x, y) for x, y in zip(a_list[len(a_list) - tail :], p[k + 1 :])] if tail else []
+                return [*head, "HOLE", *rest]
+            return [walk(x, y) for x, y in zip(a, p)] if isinstance(a, list) and len(a) == len(p) else ("LEN", a)
+        if isinstance(p, ast.AST):
+            if type(a) is not type(p):
+                return ("TYPE", type(a).__name__)
+            return (type(p).__name__, [(f, walk(getattr(a, f, None), getattr(p, f, None))) for f in p._fields])
+        return a if a == p or like is None else ("VALUE", a)
+
+    return repr(walk(tree, pattern))
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_filled_sources_compile_and_keep_the_code_outside_holes(gen: Generator, temperature: float) -> None:
+    filled = gen.infill_batch(SOURCES, temperature=temperature, seed=7, max_actions=40)
+    for src, out in zip(SOURCES, filled):
+        compile(out, "<filled>", "exec", dont_inherit=True)
+        before, after = _masked_dump(src, out)
+        assert before == after, out
+
+
+def test_batched_equals_one_at_a_time(gen: Generator) -> None:
+    one = [gen.infill(s, max_actions=20) for s in SOURCES[1:4]]
+    assert gen.infill_batch(SOURCES[1:4], max_actions=20) == one
+
+
+def test_forced_prefill_saves_calls_and_changes_nothing(
+    gen: Generator, codec: Codec, compiled: CompiledGrammar
+) -> None:
+    programs = [holed_program(codec, s, gen.config.hole_id) for s in SOURCES]
+    on, off = DecodeStats(), DecodeStats()
+    gen.stats = on
+    with_prefill = gen.fill(programs, DecodeConfig(max_actions=20, prefill_forced=True))
+    gen.stats = off
+    without = gen.fill(programs, DecodeConfig(max_actions=20, prefill_forced=False))
+    assert with_prefill == without
+    assert on.actions == off.actions and on.forced > 0
+    assert on.model_calls < off.model_calls
+
+
+def test_hole_kinds(gen: Generator, codec: Codec) -> None:
+    program = holed_program(codec, SOURCES[2], gen.config.hole_id)
+    assert program.kinds == ("expr", "list")
+    out = gen.infill("y = ...\n", max_actions=20)
+    tree = ast.parse(out)
+    assert len(tree.body) == 1 and isinstance(tree.body[0], ast.Assign)  # one expression, nothing more
+
+
+def test_budget_bounds_each_hole(gen: Generator, codec: Codec) -> None:
+    program = holed_program(codec, "def f():\n    ...\n", gen.config.hole_id)
+    for budget in (5, 25):
+        answers = gen.fill([program] * 4, DecodeConfig(temperature=1.0, seed=1, max_actions=budget))
+        assert all(len(a[0]) <= budget + 3 for a in answers)  # 3 >= the shortest statement list
+
+
+def test_generate_returns_functions(gen: Generator) -> None:
+    outs = gen.generate("import os\n", n=3, seed=0, max_actions=40)
+    assert len(outs) == 3
+    for fn in outs:
+        tree = ast.parse(fn)
+        assert len(tree.body) == 1 and isinstance(tree.body[0], ast.FunctionDef | ast.AsyncFunctionDef)
+        compile(fn, "<gen>", "exec", dont_inherit=True)
+
+
+def test_sampling_is_seeded(gen: Generator) -> None:
+    a = gen.infill(SOURCES[0], temperature=1.0, seed=3, max_actions=30)
+    b = gen.infill(SOURCES[0], temperature=1.0, seed=3, max_actions=30)
+    assert a == b
+
+
+def test_bad_input_is_typed(gen: Generator) -> None:
+    with pytest.raises(SourceSyntaxError) as e:
+        gen.infill("def f(:\n    ...\n", filename="bad.py")
+    assert e.value.lineno == 1 and e.value.col is not None and "bad.py:1:" in str(e.value)
+    with pytest.raises(NoHoleError):
+        gen.infill("x = 1\n")
