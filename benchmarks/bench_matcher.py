@@ -170,9 +170,23 @@ def lark_grammar(kind: str) -> str:
     return LARK_LADDER.replace("@@OPERATORS@@", OPS_LADDER if kind == "ladder" else OPS_FLAT)
 
 
-SIMPLE_STMTS = (ast.Expr, ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Return, ast.Raise, ast.Import,
-                ast.ImportFrom, ast.Delete, ast.Assert, ast.Global, ast.Nonlocal, ast.Pass, ast.Break,
-                ast.Continue)
+SIMPLE_STMTS = (
+    ast.Expr,
+    ast.Assign,
+    ast.AugAssign,
+    ast.AnnAssign,
+    ast.Return,
+    ast.Raise,
+    ast.Import,
+    ast.ImportFrom,
+    ast.Delete,
+    ast.Assert,
+    ast.Global,
+    ast.Nonlocal,
+    ast.Pass,
+    ast.Break,
+    ast.Continue,
+)
 
 
 # ---------------------------------------------------------------------------------------- timing
@@ -233,8 +247,16 @@ def replay_rows(n: int, min_len: int) -> tuple[list[list[int]], list[str]]:
     return rows, names
 
 
-def bench_astgen(workload: str, device: torch.device, batch: int, steps: int, warmup: int, skip: int,
-                 rows: list[list[int]], seed: int) -> Result:
+def bench_astgen(
+    workload: str,
+    device: torch.device,
+    batch: int,
+    steps: int,
+    warmup: int,
+    skip: int,
+    rows: list[list[int]],
+    seed: int,
+) -> Result:
     cg = default_compiled()
     n_act = cg.n_actions
     sync = _sync_fn(device)
@@ -288,8 +310,9 @@ def bench_astgen(workload: str, device: torch.device, batch: int, steps: int, wa
             res.phases["advance"].append((t4 - t3) / 1e3)
             res.phases["total"].append((t1 - t0 + t4 - t3) / 1e3)
     if bool(m.error.any()):
-        raise RuntimeError(f"astgen {workload} B={batch}: matcher error flag set in rows "
-                           f"{m.error.nonzero().flatten().tolist()[:10]}")
+        raise RuntimeError(
+            f"astgen {workload} B={batch}: matcher error flag set in rows {m.error.nonzero().flatten().tolist()[:10]}"
+        )
     if acts is not None and int(violations) != 0:  # a matcher bug or a budget: report, keep timing
         res.note = f"{int(violations)} teacher actions masked out"
         print(f"warning: astgen replay B={batch}: {res.note}", file=sys.stderr)
@@ -332,8 +355,12 @@ def train_bpe(vocab_size: int):
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|eos|>"], show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<|eos|>"],
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
 
     def texts():
         for f in files:
@@ -445,8 +472,9 @@ class XGrammarEngine(Engine):
 
         self.xgr = xgr
         vocab = [tok.id_to_token(i) for i in range(tok.get_vocab_size())]
-        info = xgr.TokenizerInfo(vocab, xgr.VocabType.BYTE_LEVEL, vocab_size=len(vocab),
-                                 stop_token_ids=[tok.token_to_id("<|eos|>")])
+        info = xgr.TokenizerInfo(
+            vocab, xgr.VocabType.BYTE_LEVEL, vocab_size=len(vocab), stop_token_ids=[tok.token_to_id("<|eos|>")]
+        )
         self.compiled = xgr.GrammarCompiler(info, max_threads=1).compile_lark(grammar)
         self.version = getattr(xgr, "__version__", None) or _dist_version("xgrammar")
         self.vocab_size = info.vocab_size
@@ -515,8 +543,11 @@ def token_rows(tok, engines: list[Engine], n_rows: int, length: int, seed: int) 
             if len(row) >= length:
                 break
         rows.append(row)
-    info = {"statements": len(pool), "rejected": rejected,
-            "mean_tokens_per_statement": float(np.mean([len(p) for p in pool]))}
+    info = {
+        "statements": len(pool),
+        "rejected": rejected,
+        "mean_tokens_per_statement": float(np.mean([len(p) for p in pool])),
+    }
     return rows, info
 
 
@@ -528,8 +559,9 @@ def unpack_apply(logits: torch.Tensor, bitmask: torch.Tensor) -> None:
     logits.masked_fill_(~allowed, float("-inf"))
 
 
-def bench_engine(engine: Engine, batch: int, rows: list[list[int]], steps: int, warmup: int, budget_s: float,
-                 seed: int, par: bool) -> Result:
+def bench_engine(
+    engine: Engine, batch: int, rows: list[list[int]], steps: int, warmup: int, budget_s: float, seed: int, par: bool
+) -> Result:
     matchers = [engine.new() for _ in range(batch)]
     for m, row in zip(matchers, rows):  # an untimed pass over the rows' first tokens warms lazy caches
         for t in row[:warmup]:
@@ -542,8 +574,13 @@ def bench_engine(engine: Engine, batch: int, rows: list[list[int]], steps: int, 
     gen = torch.Generator().manual_seed(seed)
     base = torch.randn(batch, vocab, generator=gen)
     logits = torch.empty_like(base)
-    res = Result(engine.name + (" (batch API)" if par else ""), "statements", "cpu", batch,
-                 {k: [] for k in ("mask", "advance", "total", "sample")})
+    res = Result(
+        engine.name + (" (batch API)" if par else ""),
+        "statements",
+        "cpu",
+        batch,
+        {k: [] for k in ("mask", "advance", "total", "sample")},
+    )
     violations = 0
     start = time.perf_counter()
     for step in range(min(warmup + steps, tok_len)):
@@ -594,10 +631,12 @@ def machine_lines(threads: int) -> list[str]:
     except OSError:
         pass
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                                check=False).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "astgen"], cwd=ROOT, capture_output=True, text=True,
-                               check=False).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "astgen"], cwd=ROOT, capture_output=True, text=True, check=False
+        ).stdout.strip()
     except OSError:
         commit, dirty = "?", ""
     lines = [
@@ -614,8 +653,10 @@ def machine_lines(threads: int) -> list[str]:
 
 
 def table(results: list[Result]) -> str:
-    head = ("| engine | workload | device | B | steps | mask p50 / p90 | advance p50 / p90 | total p50 / p90 "
-            "| total per row p50 | sample p50 | note |")
+    head = (
+        "| engine | workload | device | B | steps | mask p50 / p90 | advance p50 / p90 | total p50 / p90 "
+        "| total per row p50 | sample p50 | note |"
+    )
     sep = "|" + "---|" * 11
     out = [head, sep]
 
@@ -623,9 +664,11 @@ def table(results: list[Result]) -> str:
         return f"{r.stat(ph, 50):,.0f} / {r.stat(ph, 90):,.0f}"
 
     for r in results:
-        out.append(f"| {r.engine} | {r.workload} | {r.device} | {r.batch} | {r.steps} | {pp(r, 'mask')} | "
-                   f"{pp(r, 'advance')} | {pp(r, 'total')} | {r.stat('total', 50) / r.batch:,.1f} | "
-                   f"{r.stat('sample', 50):,.0f} | {r.note} |")
+        out.append(
+            f"| {r.engine} | {r.workload} | {r.device} | {r.batch} | {r.steps} | {pp(r, 'mask')} | "
+            f"{pp(r, 'advance')} | {pp(r, 'total')} | {r.stat('total', 50) / r.batch:,.1f} | "
+            f"{r.stat('sample', 50):,.0f} | {r.note} |"
+        )
     return "\n".join(out)
 
 
@@ -640,8 +683,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workloads", default="replay,sample", help="astgen workloads")
     ap.add_argument("--grammar", choices=["ladder", "flat"], default="ladder", help="Lark grammar for the others")
     ap.add_argument("--budget", type=float, default=12.0, help="seconds per llguidance/xgrammar configuration")
-    ap.add_argument("--par", action=argparse.BooleanOptionalAction, default=True,
-                    help="also measure the engines' threaded batch APIs (B > 1)")
+    ap.add_argument(
+        "--par",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also measure the engines' threaded batch APIs (B > 1)",
+    )
     ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--profile", action="store_true", help="print a torch.profiler table of astgen at the largest B")
@@ -671,9 +718,11 @@ def main(argv: list[str] | None = None) -> int:
         cg = default_compiled()
         rows, names = replay_rows(max(batches), args.skip + args.warmup + args.steps)
         lens = [len(r) for r in rows]
-        notes.append(f"astgen: {cg.n_actions} actions; replay rows = {len(rows)} stdlib files "
-                     f"({names[0]}, {names[1] if len(names) > 1 else ''}, ...; {min(lens)}-{max(lens)} actions, "
-                     f"median {int(np.median(lens))}); setup {time.perf_counter() - t0:.1f} s")
+        notes.append(
+            f"astgen: {cg.n_actions} actions; replay rows = {len(rows)} stdlib files "
+            f"({names[0]}, {names[1] if len(names) > 1 else ''}, ...; {min(lens)}-{max(lens)} actions, "
+            f"median {int(np.median(lens))}); setup {time.perf_counter() - t0:.1f} s"
+        )
         for dev in devices:
             for wl in args.workloads.split(","):
                 for b in batches:
@@ -702,17 +751,25 @@ def main(argv: list[str] | None = None) -> int:
                 f"by {' and '.join(e.name for e in engines)} ({info['rejected']} candidates rejected), "
                 f"{info['mean_tokens_per_statement']:.1f} tokens each on average; versions: "
                 + ", ".join(f"{e.name} {e.version}" for e in engines)
-                + f"; setup {time.perf_counter() - t0:.1f} s")
+                + f"; setup {time.perf_counter() - t0:.1f} s"
+            )
             for e in engines:
                 for b in batches:
-                    for par in ([False, True] if args.par and b > 1 else [False]):
+                    for par in [False, True] if args.par and b > 1 else [False]:
                         r = bench_engine(e, b, trows, args.steps, args.warmup, args.budget, args.seed, par)
                         results.append(r)
-                        print(f"{r.engine} B={b}: total p50 {r.stat('total', 50):,.0f} us ({r.steps} steps)",
-                              file=sys.stderr)
+                        print(
+                            f"{r.engine} B={b}: total p50 {r.stat('total', 50):,.0f} us ({r.steps} steps)",
+                            file=sys.stderr,
+                        )
 
-    report += ["", "Microseconds per step for the whole batch (p50 / p90 over the timed steps):", "",
-               table(results), ""]
+    report += [
+        "",
+        "Microseconds per step for the whole batch (p50 / p90 over the timed steps):",
+        "",
+        table(results),
+        "",
+    ]
     report += [f"- {n}" for n in notes]
     report.append(f"- wall time of the run: {time.perf_counter() - t_start:.0f} s")
     text = "\n".join(report) + "\n"
