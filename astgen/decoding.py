@@ -190,7 +190,7 @@ def decode_holes(
     last_logits: torch.Tensor | None = None
     max_steps = cfg.max_actions * 2 + 64  # the budget ends holes far earlier; this guards the loop
     inner = getattr(model, "model", None)
-    head = model.get_output_embeddings()
+    head = model.get_output_embeddings()  # type: ignore[operator]
     runner = inner if inner is not None and head is not None else model
     # transformers 5.24 renamed `past_key_values` to `cache`; older versions only know the former
     cache_kw = "cache" if "cache" in inspect.signature(runner.forward).parameters else "past_key_values"

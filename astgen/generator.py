@@ -81,7 +81,12 @@ class Generator:
         self, programs: list[HoledProgram], cfg: DecodeConfig, filenames: Sequence[str], retries: int
     ) -> list[ast.Module]:
         """Fill, decode and compile; programs that do not compile are sampled again."""
-        trees: list[ast.Module | None] = [None] * len(programs)
+        return [tree for tree, _ in self._complete_with_answers(programs, cfg, filenames, retries)]
+
+    def _complete_with_answers(
+        self, programs: list[HoledProgram], cfg: DecodeConfig, filenames: Sequence[str], retries: int
+    ) -> list[tuple[ast.Module, list[list[int]]]]:
+        trees: list[tuple[ast.Module, list[list[int]]] | None] = [None] * len(programs)
         todo = list(range(len(programs)))
         attempt = 0
         while todo:
@@ -96,7 +101,7 @@ class Generator:
                 except (SyntaxError, ValueError):
                     failed.append(i)
                     continue
-                trees[i] = tree
+                trees[i] = (tree, ans)
             if not failed:
                 break
             attempt += 1
@@ -132,6 +137,28 @@ class Generator:
         cfg = self._config(temperature=temperature, top_p=top_p, seed=seed, max_actions=max_actions)
         programs = [holed_program(self.codec, s, self.config.hole_id, n) for s, n in zip(sources, names)]
         return [_unparse(t) for t in self._complete(programs, cfg, names, retries)]
+
+    def fill_holes(
+        self,
+        source: str,
+        filename: str = "<source>",
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+        max_actions: int = 256,
+        retries: int = 3,
+        markers: bool = False,
+    ) -> dict[int, list[ast.stmt] | ast.expr]:
+        """The Python nodes that fill each hole of `source`: a list of statements for a statement
+        hole, one expression otherwise; the program they make compiles.  Keys are the holes' order of
+        decoding, or with `markers` (holes written as names `__astgen_hole_<k>__`) the k of each."""
+        cfg = self._config(temperature=temperature, top_p=top_p, seed=seed, max_actions=max_actions)
+        program = holed_program(self.codec, source, self.config.hole_id, filename, markers=markers)
+        [(_, answers)] = self._complete_with_answers([program], cfg, [filename], retries)
+        return {
+            (index if markers else i): self.codec.decode_hole(symbol, kind == "list", ans)
+            for i, (symbol, kind, index, ans) in enumerate(zip(program.symbols, program.kinds, program.order, answers))
+        }
 
     def infill(self, source: str, **kw: Any) -> str:
         """Fill every `...` hole of one source (see `infill_batch`)."""

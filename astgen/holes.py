@@ -7,6 +7,7 @@ and the later ones still visible as `<hole>`) is what training's multi-hole exam
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -33,6 +34,8 @@ class HoledProgram:
     kinds: tuple[str, ...]
     hole_id: int
     first: tuple[tuple[int, ...] | None, ...] = ()
+    symbols: tuple[str, ...] = ()  # the grammar symbol each hole stands for (when encoded from source)
+    order: tuple[int, ...] = ()  # each hole's marker index (-1: none), when encoded with markers
 
     @property
     def n_holes(self) -> int:
@@ -66,18 +69,35 @@ class HoledProgram:
         return HoleTask(ctx[:pos], [bos_id, *ctx[ws:we], sep_id], self.kinds[k], first)
 
 
-def _mark_holes(value: GValue) -> GValue:
-    """Replace `...` statements by statement holes and other `...` by expression holes."""
+HOLE_MARKER = re.compile(rb"__astgen_hole_(\d+)__")
+
+
+def _is_hole(value: GValue, markers: bool) -> tuple[bool, bytes | None]:
+    """(is it a hole, its index) for an expression node: `...`, or with markers a marker name."""
+    if not isinstance(value, GNode):
+        return False, None
+    if markers:
+        ident = value.fields.get("id")
+        match = HOLE_MARKER.fullmatch(ident) if value.ctor == "Name" and isinstance(ident, bytes) else None
+        return (True, match.group(1)) if match else (False, None)
+    return value.ctor == "Ellipsis", None
+
+
+def _mark_holes(value: GValue, markers: bool = False) -> GValue:
+    """Replace `...` statements by statement holes and other `...` by expression holes (with
+    `markers`, the names `__astgen_hole_<k>__` instead, keeping k as the hole's index)."""
     if isinstance(value, list):
-        return [_mark_holes(v) for v in value]
+        return [_mark_holes(v, markers) for v in value]
     if not isinstance(value, GNode):
         return value
-    inner = value.fields.get("value")
-    if value.ctor == "Expr" and isinstance(inner, GNode) and inner.ctor == "Ellipsis":
-        return GNode(HOLE_CTOR, {"kind": b"stmt"})
-    if value.ctor == "Ellipsis":
-        return GNode(HOLE_CTOR, {"kind": b"expr"})
-    return GNode(value.ctor, {k: _mark_holes(v) for k, v in value.fields.items()})
+    if value.ctor == "Expr":
+        hole, index = _is_hole(value.fields.get("value"), markers)
+        if hole:
+            return GNode(HOLE_CTOR, {"kind": b"stmt", **({"index": index} if index is not None else {})})
+    hole, index = _is_hole(value, markers)
+    if hole:
+        return GNode(HOLE_CTOR, {"kind": b"expr", **({"index": index} if index is not None else {})})
+    return GNode(value.ctor, {k: _mark_holes(v, markers) for k, v in value.fields.items()})
 
 
 def holed_program(
@@ -87,13 +107,14 @@ def holed_program(
     filename: str = "<source>",
     append_hole: tuple[int, ...] | None = None,
     mark_ellipsis: bool = True,
+    markers: bool = False,
 ) -> HoledProgram:
     """Encode `source` with its `...` holes (SourceSyntaxError if it does not parse, NoHoleError if
     it has no hole).  `append_hole` adds one more hole after the last top-level statement that must
     be exactly one statement starting with one of the given actions (used by `generate`)."""
     tree = lower(parse_source(source, filename))
-    if mark_ellipsis:
-        tree = _mark_holes(tree)  # type: ignore[assignment]
+    if mark_ellipsis or markers:
+        tree = _mark_holes(tree, markers)  # type: ignore[assignment]
     if append_hole is not None:
         body = tree.fields.get("body")
         items = list(body) if isinstance(body, list) else []
@@ -106,14 +127,16 @@ def holed_program(
     if not rec.holes:
         raise NoHoleError(f"{filename}: no hole to fill; write `...` where code should be generated")
     kinds: list[str] = []
-    for _, symbol in rec.holes:
+    for _, symbol, _ in rec.holes:
         sym = codec.grammar.symbol(symbol)
         kinds.append("list" if getattr(sym, "base", "") == "stmt" else "expr")
     first: list[tuple[int, ...] | None] = [None] * len(kinds)
     if append_hole is not None:
         kinds[-1] = "one"
         first[-1] = append_hole
-    return HoledProgram(tuple(tokens), tuple(kinds), hole_id, tuple(first))
+    symbols = tuple(symbol for _, symbol, _ in rec.holes)
+    order = tuple(index for _, _, index in rec.holes)
+    return HoledProgram(tuple(tokens), tuple(kinds), hole_id, tuple(first), symbols, order)
 
 
 def program_from_spans(actions: Sequence[int], holes: Sequence[Hole], hole_id: int) -> HoledProgram:

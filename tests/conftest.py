@@ -27,3 +27,16 @@ def stdlib_sample(n: int, seed: int = 0) -> list[Path]:
     if n <= 0 or n >= len(files):
         return files
     return sorted(random.Random(seed).sample(files, n))
+
+
+@pytest.fixture(scope="session")
+def tiny_generator(compiled: CompiledGrammar, codec: Codec):  # type: ignore[no-untyped-def]
+    """A Generator around a tiny random model (seeded): decoding mechanics without training."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from astgen.generator import Generator
+    from astgen.model import ModelConfig, build_model
+
+    torch.manual_seed(0)
+    cfg = ModelConfig.for_grammar(compiled, hidden_size=32, n_layers=1, n_heads=2, intermediate_size=64)
+    return Generator(build_model(cfg).eval(), cfg, compiled, codec)

@@ -9,7 +9,7 @@ from importlib import resources
 
 from astgen.codec.actions import SPAN_KINDS, SPECIALS, ActionCodec, ActionVocabulary, SpanRecorder
 from astgen.codec.gnode import GNode
-from astgen.codec.lower import lift, lower
+from astgen.codec.lower import hole_to_ast, lift, lower
 from astgen.codec.source import decode_source_bytes, parse_source, read_source
 from astgen.errors import GrammarError
 from astgen.grammar import load as load_grammar
@@ -69,6 +69,12 @@ class Codec:
 
     def decode_tree(self, actions: list[int]) -> ast.Module:
         return lift(self.actions.decode(list(actions)))
+
+    def decode_hole(self, symbol: str, statements: bool, actions: list[int]) -> list[ast.stmt] | ast.expr:
+        """The Python nodes of one filled hole: its statements, or its one expression.
+
+        `symbol` is the grammar symbol the hole stood for (as recorded by `SpanRecorder.holes`)."""
+        return hole_to_ast(self.actions, symbol, statements, list(actions))
 
     def decode(self, actions: list[int]) -> str:
         """Canonical source for a complete action sequence."""

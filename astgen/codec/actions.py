@@ -79,7 +79,7 @@ class SpanRecorder:
     expected symbol of every HOLE_CTOR node."""
 
     spans: list[tuple[int, int, int, int]]
-    holes: list[tuple[int, str]]
+    holes: list[tuple[int, str, int]]  # (position, symbol, the hole's "index" field or -1)
     _groups: int = 0
     _ctors: list[str] | None = None
 
@@ -130,7 +130,8 @@ class ActionCodec:
         if rec is not None and isinstance(value, GNode) and value.ctor == HOLE_CTOR:
             if isinstance(sym, Terminal):
                 raise GrammarError(f"a hole cannot stand for the terminal {name}")
-            rec.holes.append((len(out), name))
+            index = value.fields.get("index")
+            rec.holes.append((len(out), name, int(index) if isinstance(index, bytes) else -1))
             out.append(self._hole_token)
             return
         if rec is not None and isinstance(sym, Nonterminal) and sym.base in _EXPR_BASES:

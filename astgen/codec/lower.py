@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable
+from typing import Any
 
 from astgen.codec.gnode import GNode, GValue
 from astgen.errors import GrammarError
@@ -964,6 +965,23 @@ def _list(v: GValue) -> list[GValue]:
     if not isinstance(v, list):
         raise GrammarError(f"expected a list, got {type(v).__name__}")
     return v
+
+
+def hole_to_ast(codec: Any, symbol: str, statements: bool, actions: list[int]) -> list[ast.stmt] | ast.expr:
+    """Decode the actions of one hole (subtrees of `symbol`) and lift them to Python nodes."""
+    from astgen.codec.actions import _Reader
+
+    reader = _Reader(actions)
+    lifter = _Lifter()
+    if statements:
+        out: list[ast.stmt] = []
+        while reader.pos < len(actions):
+            out.append(ast.fix_missing_locations(lifter.stmt(_node(codec._read_symbol(symbol, reader)))))
+        return out
+    expr = lifter.expr(_node(codec._read_symbol(symbol, reader)))
+    if reader.pos != len(actions):
+        raise GrammarError(f"an expression hole's actions continue after its expression (at {reader.pos})")
+    return ast.fix_missing_locations(expr)
 
 
 def lift(g: GNode) -> ast.Module:

@@ -1,0 +1,386 @@
+"""Fill the `...` holes of a real file and keep every other byte (LibCST).
+
+The file is parsed with LibCST, which keeps comments, blank lines, quotes, line endings, a BOM and
+the encoding cookie.  Each hole (an Ellipsis literal, in source order) is renamed to a marker name
+`__astgen_hole_<k>__` so that the model's view (the canonical AST) and the file agree on which hole
+is which; the model fills them (`Generator.fill_holes`), and only the hole nodes of the original
+tree are replaced: statements become LibCST statements formatted to the block's indentation (the
+file's own indent unit and newline), expressions are parenthesised where their precedence needs it.
+
+The result is checked before it is returned: it must compile, and the bytes before the first hole
+and after the last one must equal the original's."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import libcst as cst
+
+from astgen.errors import AstgenError, NoHoleError, SourceSyntaxError, UnsupportedSourceError
+
+__all__ = ["Span", "fill_file_bytes", "parse_file_bytes", "rewrite_function_bytes", "rewrite_span_bytes"]
+
+_ATOMS = (
+    ast.Name,
+    ast.Attribute,
+    ast.Call,
+    ast.Subscript,
+    ast.Constant,
+    ast.List,
+    ast.Tuple,
+    ast.Dict,
+    ast.Set,
+    ast.ListComp,
+    ast.SetComp,
+    ast.DictComp,
+    ast.GeneratorExp,
+    ast.JoinedStr,
+)
+
+
+def _marker(k: int) -> str:
+    return f"__astgen_hole_{k}__"
+
+
+def parse_file_bytes(data: bytes, filename: str) -> cst.Module:
+    """LibCST module of a file's bytes; SourceSyntaxError (file:line:col) or UnsupportedSourceError."""
+    from astgen.codec import decode_source_bytes, parse_source
+
+    # Python's own parser first: its messages and line:col are the ones users know
+    parse_source(decode_source_bytes(data, filename), filename)
+    try:
+        return cst.parse_module(data)
+    except cst.ParserSyntaxError as e:
+        raise SourceSyntaxError(e.message, filename, e.raw_line, e.raw_column + 1) from None
+    except (UnicodeDecodeError, LookupError) as e:
+        raise UnsupportedSourceError(f"{filename}: cannot decode the file ({e})") from None
+
+
+class _Numberer(cst.CSTTransformer):
+    """Renames every `...` to `__astgen_hole_<k>__` in source order; records statement holes."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def leave_Ellipsis(self, original: cst.Ellipsis, updated: cst.Ellipsis) -> cst.Name:
+        name = cst.Name(_marker(self.count), lpar=updated.lpar, rpar=updated.rpar)
+        self.count += 1
+        return name
+
+
+def _hole_index(node: cst.CSTNode) -> int | None:
+    if isinstance(node, cst.Name) and node.value.startswith("__astgen_hole_") and node.value.endswith("__"):
+        digits = node.value[len("__astgen_hole_") : -2]
+        return int(digits) if digits.isdigit() else None
+    return None
+
+
+class _UseModuleDefaults(cst.CSTTransformer):
+    """Parsed fill code takes the target file's indent unit and newline (None = the module default)."""
+
+    def leave_IndentedBlock(self, original: cst.IndentedBlock, updated: cst.IndentedBlock) -> cst.IndentedBlock:
+        return updated.with_changes(indent=None)
+
+    def leave_Newline(self, original: cst.Newline, updated: cst.Newline) -> cst.Newline:
+        return updated.with_changes(value=None)
+
+
+def _needs_parent(fill: ast.expr) -> bool:
+    """Fills that only their parent node can place: `*x` (an argument or element) and slices."""
+    return isinstance(fill, ast.Starred | ast.Slice) or (
+        isinstance(fill, ast.Tuple) and any(isinstance(e, ast.Slice) for e in fill.elts)
+    )
+
+
+def _expr_code(node: ast.expr) -> str:
+    text = ast.unparse(node)
+    return text if isinstance(node, _ATOMS) else f"({text})"
+
+
+class _Splicer(cst.CSTTransformer):
+    """Replaces the marker names of the numbered module by the fills (statements or expressions)."""
+
+    def __init__(self, fills: dict[int, list[ast.stmt] | ast.expr]):
+        self.fills = fills
+        self.used: set[int] = set()
+
+    def _statements(self, k: int) -> list[cst.BaseStatement]:
+        fill = self.fills[k]
+        if not isinstance(fill, list):
+            raise AstgenError(f"hole {k} is a statement hole but was filled with an expression")
+        self.used.add(k)
+        code = "".join(ast.unparse(s) + "\n" for s in fill)
+        parsed = cst.parse_module(code).visit(_UseModuleDefaults())
+        return list(parsed.body)
+
+    def _expression(self, k: int) -> ast.expr:
+        fill = self.fills[k]
+        if isinstance(fill, list):
+            raise AstgenError(f"hole {k} is an expression hole but was filled with statements")
+        self.used.add(k)
+        return fill
+
+    # -- statements: a line (or one-line suite) whose small statement is a marker expression
+    @staticmethod
+    def _stmt_hole(small: cst.BaseSmallStatement) -> int | None:
+        return _hole_index(small.value) if isinstance(small, cst.Expr) else None
+
+    def _expand(self, body: Sequence[cst.BaseSmallStatement]) -> list[list[cst.BaseSmallStatement] | int]:
+        """Runs of ordinary small statements, with statement holes (their index) between them."""
+        parts: list[list[cst.BaseSmallStatement] | int] = []
+        for small in body:
+            k = self._stmt_hole(small)
+            if k is not None:
+                parts.append(k)
+            elif parts and isinstance(parts[-1], list):
+                parts[-1].append(small)
+            else:
+                parts.append([small])
+        return parts
+
+    def leave_SimpleStatementLine(
+        self, original: cst.SimpleStatementLine, updated: cst.SimpleStatementLine
+    ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]:
+        parts = self._expand(updated.body)
+        if all(isinstance(p, list) for p in parts):
+            return updated
+        out: list[cst.BaseStatement] = []
+        for p in parts:
+            if isinstance(p, int):
+                out.extend(self._statements(p))
+            else:
+                last = p[-1]
+                if isinstance(last, cst.SimpleStatementLine):  # pragma: no cover - small statements only
+                    raise AstgenError("unexpected statement layout")
+                out.append(
+                    cst.SimpleStatementLine(body=[*p[:-1], last.with_changes(semicolon=cst.MaybeSentinel.DEFAULT)])
+                )
+        # comments and blank lines above the hole stay above the new code; its trailing comment too
+        first = out[0]
+        out[0] = first.with_changes(leading_lines=[*updated.leading_lines, *getattr(first, "leading_lines", [])])
+        comment = updated.trailing_whitespace.comment
+        if comment is not None:
+            out[0] = out[0].with_changes(
+                leading_lines=[*out[0].leading_lines, cst.EmptyLine(comment=comment)]  # type: ignore[attr-defined]
+            )
+        return cst.FlattenSentinel(out)
+
+    def leave_SimpleStatementSuite(
+        self, original: cst.SimpleStatementSuite, updated: cst.SimpleStatementSuite
+    ) -> cst.BaseSuite:
+        parts = self._expand(updated.body)
+        if all(isinstance(p, list) for p in parts):
+            return updated
+        body: list[cst.BaseStatement] = []
+        for p in parts:
+            if isinstance(p, int):
+                body.extend(self._statements(p))
+            else:
+                body.append(cst.SimpleStatementLine(body=p))
+        return cst.IndentedBlock(body=body, header=updated.trailing_whitespace)
+
+    # -- expressions
+    def leave_Arg(self, original: cst.Arg, updated: cst.Arg) -> cst.Arg:
+        k = _hole_index(updated.value)
+        if k is None or updated.star or updated.keyword is not None:
+            return updated
+        fill = self._expression(k)
+        if isinstance(fill, ast.Starred):
+            return updated.with_changes(star="*", value=cst.parse_expression(_expr_code(fill.value)))
+        return updated.with_changes(value=cst.parse_expression(_expr_code(fill)))
+
+    def leave_Element(self, original: cst.Element, updated: cst.Element) -> cst.BaseElement:
+        k = _hole_index(updated.value)
+        if k is None:
+            return updated
+        fill = self._expression(k)
+        if isinstance(fill, ast.Starred):
+            return cst.StarredElement(value=cst.parse_expression(_expr_code(fill.value)), comma=updated.comma)
+        return updated.with_changes(value=cst.parse_expression(_expr_code(fill)))
+
+    def leave_SubscriptElement(self, original: cst.SubscriptElement, updated: cst.SubscriptElement) -> Any:
+        if not isinstance(updated.slice, cst.Index):
+            return updated
+        k = _hole_index(updated.slice.value)
+        if k is None:
+            return updated
+        fill = self._expression(k)
+        probe = cst.parse_expression(f"_[{ast.unparse(fill)}]")
+        if not isinstance(probe, cst.Subscript):  # pragma: no cover - the probe is a subscript by construction
+            raise AstgenError("could not place a slice")
+        if len(probe.slice) == 1:
+            return updated.with_changes(slice=probe.slice[0].slice)
+        return updated.with_changes(slice=cst.Index(value=cst.parse_expression(f"({ast.unparse(fill)})")))
+
+    def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.BaseExpression:
+        k = _hole_index(updated)
+        if k is None or k in self.used or k not in self.fills:
+            return updated
+        fill = self.fills[k]
+        if isinstance(fill, list) or _needs_parent(fill):
+            return updated
+        node = cst.parse_expression(_expr_code(self._expression(k)))
+        if updated.lpar:  # the hole's own parentheses stay
+            node = node.with_changes(lpar=[*updated.lpar, *node.lpar], rpar=[*node.rpar, *updated.rpar])
+        return node
+
+
+def fill_file_bytes(gen: Any, data: bytes, filename: str = "<file>", **decode: Any) -> bytes:
+    """The bytes of the file with every `...` hole filled by `gen` (a Generator); nothing else changes.
+
+    Raises SourceSyntaxError, UnsupportedSourceError, NoHoleError, InfillError, or AstgenError if the
+    spliced result would not compile (nothing is returned then)."""
+    module = parse_file_bytes(data, filename)
+    numberer = _Numberer()
+    numbered = module.visit(numberer)
+    if numberer.count == 0:
+        raise NoHoleError(f"{filename}: no hole to fill; write `...` where code should be generated")
+    return _fill_numbered(gen, numbered, filename, decode)
+
+
+class _FunctionHoles(cst.CSTTransformer):
+    """Replaces the body of every function whose qualified name is `name` by one statement hole
+    (a docstring, if any, stays as context)."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.scope: list[str] = []
+        self.count = 0
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self.scope.append(node.name.value)
+
+    def leave_ClassDef(self, original: cst.ClassDef, updated: cst.ClassDef) -> cst.ClassDef:
+        self.scope.pop()
+        return updated
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.scope.append(node.name.value)
+
+    def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef) -> cst.FunctionDef:
+        qualname = ".".join(self.scope)
+        self.scope.pop()
+        if self.name not in (qualname, updated.name.value):
+            return updated
+        hole = cst.SimpleStatementLine(body=[cst.Expr(cst.Name(_marker(self.count)))])
+        self.count += 1
+        body = updated.body
+        if isinstance(body, cst.IndentedBlock):
+            first = body.body[0] if body.body else None
+            keep = [first] if first is not None and _is_docstring(first) else []
+            return updated.with_changes(body=body.with_changes(body=[*keep, hole]))
+        return updated.with_changes(body=cst.IndentedBlock(body=[hole], header=body.trailing_whitespace))
+
+
+def _is_docstring(stmt: cst.BaseStatement) -> bool:
+    return (
+        isinstance(stmt, cst.SimpleStatementLine)
+        and len(stmt.body) == 1
+        and isinstance(stmt.body[0], cst.Expr)
+        and isinstance(stmt.body[0].value, cst.SimpleString | cst.ConcatenatedString)
+    )
+
+
+def rewrite_function_bytes(gen: Any, data: bytes, name: str, filename: str = "<file>", **decode: Any) -> bytes:
+    """Regenerate the body of function `name` (`f` or `Class.method`; every match) and keep all else."""
+    module = parse_file_bytes(data, filename)
+    marker = _FunctionHoles(name)
+    numbered = module.visit(marker)
+    if marker.count == 0:
+        raise AstgenError(f"{filename}: no function named {name!r}")
+    return _fill_numbered(gen, numbered, filename, decode)
+
+
+Span = tuple[int, int, int, int]  # start line, start column, end line, end column (1-based, inclusive)
+
+
+def _covers(pos: Any, span: Span) -> bool:
+    (l1, c1, l2, c2) = span
+    start, end = pos.start, pos.end
+    return (start.line, start.column + 1) <= (l1, c1) and (l2, c2) <= (end.line, end.column)
+
+
+class _SpanHole(cst.CSTTransformer):
+    """Turns one chosen node (by identity) into a hole marker: an expression or a statement."""
+
+    def __init__(self, target: cst.CSTNode):
+        self.target = target
+        self.done = False
+
+    def on_leave(self, original: cst.CSTNode, updated: cst.CSTNode) -> Any:
+        if original is not self.target:
+            return updated
+        self.done = True
+        if isinstance(original, cst.BaseExpression):
+            return cst.Name(_marker(0), lpar=getattr(updated, "lpar", ()), rpar=getattr(updated, "rpar", ()))
+        hole = cst.SimpleStatementLine(
+            body=[cst.Expr(cst.Name(_marker(0)))], leading_lines=getattr(updated, "leading_lines", ())
+        )
+        if isinstance(original, cst.BaseSmallStatement):
+            return cst.Expr(cst.Name(_marker(0)), semicolon=getattr(updated, "semicolon", cst.MaybeSentinel.DEFAULT))
+        return hole
+
+
+def rewrite_span_bytes(gen: Any, data: bytes, span: Span, filename: str = "<file>", **decode: Any) -> bytes:
+    """Regenerate the smallest expression (in a readable position) or statement covering `span`."""
+    module = parse_file_bytes(data, filename)
+    wrapper = cst.MetadataWrapper(module, unsafe_skip_copy=True)
+    positions = wrapper.resolve(cst.metadata.PositionProvider)
+    last = len(module.code.splitlines()) or 1
+    if not (1 <= span[0] <= span[2] <= last) or span[1] < 1 or span[3] < 1:
+        raise AstgenError(f"{filename}: span {_span_text(span)} is outside the file (lines 1-{last})")
+    covering = [
+        n
+        for n, pos in positions.items()
+        if isinstance(
+            n, cst.BaseExpression | cst.BaseSmallStatement | cst.BaseCompoundStatement | cst.SimpleStatementLine
+        )
+        and _covers(pos, span)
+    ]
+    covering.sort(key=lambda n: _size(positions[n]))
+    for node in covering:
+        candidate = module.visit(_SpanHole(node))
+        if _readable_hole(candidate.code):
+            return _fill_numbered(gen, candidate, filename, decode)
+    raise AstgenError(f"{filename}: no statement or expression covers {_span_text(span)}")
+
+
+def _span_text(span: Span) -> str:
+    return f"{span[0]}:{span[1]}-{span[2]}:{span[3]}"
+
+
+def _size(pos: Any) -> tuple[int, int]:
+    return (pos.end.line - pos.start.line, pos.end.column - pos.start.column)
+
+
+def _readable_hole(code: str) -> bool:
+    """Does the marked code parse with the marker as a loaded value (not a target, name or keyword)?"""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return False
+    found = [n for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == _marker(0)]
+    return len(found) == 1 and isinstance(found[0].ctx, ast.Load)
+
+
+def _fill_numbered(gen: Any, numbered: cst.Module, filename: str, decode: dict[str, Any]) -> bytes:
+    """Fill the marker holes of `numbered` and splice the fills in; checks that the result compiles."""
+    fills = gen.fill_holes(numbered.code, filename=filename, markers=True, **decode)
+    splicer = _Splicer(fills)
+    out = numbered.visit(splicer)
+    missing = set(fills) - splicer.used
+    if missing:
+        raise AstgenError(f"{filename}: hole {min(missing)} could not be placed back into the file")
+    new = out.bytes
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 20000))
+    try:
+        compile(new, filename, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as e:
+        raise AstgenError(f"{filename}: the filled file would not compile ({e}); it was left unchanged") from None
+    finally:
+        sys.setrecursionlimit(limit)
+    return new
