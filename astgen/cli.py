@@ -296,23 +296,154 @@ def _generator(checkpoint: Path | None):  # type: ignore[no-untyped-def]
     return load(checkpoint)
 
 
+_WORKER: dict[str, object] = {}
+
+
+def _refactor_worker_init(checkpoint: Path | None) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    from astgen.generator import load
+
+    _WORKER["gen"] = load(checkpoint)
+
+
+def _refactor_worker(job: tuple[Path, object, dict[str, object]]) -> object:
+    from astgen.refactor import process_file
+
+    path, op, decode = job
+    return process_file(_WORKER["gen"], path, op, decode)  # type: ignore[arg-type]
+
+
+def _refactor(
+    paths: list[str],
+    op: object,
+    decode: dict[str, object],
+    in_place: bool,
+    check: bool,
+    print_: bool,
+    jobs: int,
+    checkpoint: Path | None,
+) -> None:
+    """Apply `op` to files and folders: diff (default), --print, --in-place or --check."""
+    from tqdm import tqdm
+
+    from astgen.refactor import FileResult, apply_operation, expand_paths, unified_diff, write_atomic
+
+    if sum((in_place, check, print_)) > 1:
+        _fail("choose at most one of --in-place, --check and --print")
+    if paths == ["-"]:
+        from astgen.splice import parse_file_bytes
+
+        data = sys.stdin.buffer.read()
+        parse_file_bytes(data, "<stdin>")
+        new = apply_operation(_generator(checkpoint), data, op, "<stdin>", decode)  # type: ignore[arg-type]
+        sys.stdout.buffer.write(new)
+        return
+    files, results = expand_paths(paths)
+    jobs = max(1, min(jobs, len(files)))
+    bar = tqdm(total=len(files), desc="astgen", unit="file", disable=len(files) < 2, file=sys.stderr)
+    if jobs == 1:
+        gen = _generator(checkpoint) if files else None
+        from astgen.refactor import process_file
+
+        for path in files:
+            results.append(process_file(gen, path, op, decode))  # type: ignore[arg-type]
+            bar.update()
+    else:
+        ctx = mp.get_context("spawn")
+        with ctx.Pool(jobs, initializer=_refactor_worker_init, initargs=(checkpoint,)) as pool:
+            for r in pool.imap(_refactor_worker, [(p, op, decode) for p in files]):
+                results.append(r)  # type: ignore[arg-type]
+                bar.update()
+    bar.close()
+    errors = changed = 0
+    for r in results:
+        if not isinstance(r, FileResult):  # pragma: no cover - workers return FileResult only
+            continue
+        if r.status == "error":
+            errors += 1
+            typer.echo(f"astgen: error: {r.message}", err=True)
+            continue
+        if r.status != "changed" or r.new is None or r.original is None:
+            continue
+        changed += 1
+        if in_place:
+            try:
+                write_atomic(Path(r.path), r.original, r.new)
+            except AstgenError as e:
+                errors += 1
+                typer.echo(f"astgen: error: {e}", err=True)
+                continue
+            typer.echo(f"rewrote {r.path}", err=True)
+        elif print_:
+            sys.stdout.buffer.write(r.new)
+            sys.stdout.flush()
+        else:
+            typer.echo(unified_diff(r), nl=False)
+    if check and changed:
+        typer.echo(f"{changed} file(s) would change", err=True)
+    if errors:
+        raise typer.Exit(2)
+    if check and changed:
+        raise typer.Exit(1)
+
+
+InPlaceOpt = Annotated[bool, typer.Option("--in-place", help="Write the changes (atomically; permissions kept).")]
+CheckOpt = Annotated[bool, typer.Option("--check", help="Exit 1 if any file would change; write nothing.")]
+PrintOpt = Annotated[bool, typer.Option("--print", help="Print the new content of each file instead of a diff.")]
+JobsOpt = Annotated[int, typer.Option("--jobs", "-j", help="Files processed in parallel (processes).")]
+TempOpt = Annotated[float, typer.Option(help="0 = greedy.")]
+TopPOpt = Annotated[float, typer.Option(help="Nucleus sampling threshold.")]
+SeedOpt = Annotated[int | None, typer.Option(help="Sampling seed.")]
+MaxOpt = Annotated[int, typer.Option(help="Longest hole, in actions beyond its shortest completion.")]
+
+
 @app.command("infill")
 def infill_cmd(
-    path: Annotated[str, typer.Argument(help="A Python file with `...` holes, or - for standard input.")],
-    temperature: Annotated[float, typer.Option(help="0 = greedy.")] = 0.0,
-    top_p: Annotated[float, typer.Option(help="Nucleus sampling threshold.")] = 1.0,
-    seed: Annotated[int | None, typer.Option(help="Sampling seed.")] = None,
-    max_actions: Annotated[int, typer.Option(help="Longest hole, in actions beyond its shortest completion.")] = 256,
+    paths: Annotated[list[str], typer.Argument(help="Python files or folders with `...` holes; - for stdin.")],
+    in_place: InPlaceOpt = False,
+    check: CheckOpt = False,
+    print_: PrintOpt = False,
+    jobs: JobsOpt = 1,
+    temperature: TempOpt = 0.0,
+    top_p: TopPOpt = 1.0,
+    seed: SeedOpt = None,
+    max_actions: MaxOpt = 256,
     checkpoint: CheckpointOpt = None,
 ) -> None:
-    """Print the file with every `...` hole filled (canonical source; see docs/refactoring for byte-exact edits)."""
-    source, filename = _read_input(path)
-    gen = _generator(checkpoint)
-    typer.echo(
-        gen.infill(source, temperature=temperature, top_p=top_p, seed=seed, max_actions=max_actions, filename=filename),
-        nl=False,
-    )
-    typer.echo()
+    """Fill every `...` hole; every other byte of the file is kept.  Default: print a unified diff."""
+    from astgen.refactor import Operation
+
+    decode: dict[str, object] = {"temperature": temperature, "top_p": top_p, "seed": seed, "max_actions": max_actions}
+    _refactor(paths, Operation("infill"), decode, in_place, check, print_, jobs, checkpoint)
+
+
+@app.command("rewrite")
+def rewrite_cmd(
+    paths: Annotated[list[str], typer.Argument(help="Python files or folders; - for stdin.")],
+    function: Annotated[str | None, typer.Option(help="Regenerate the body of this function (f or Class.f).")] = None,
+    span: Annotated[
+        str | None, typer.Option(help="Regenerate the smallest statement/expression covering L:C-L:C (1-based).")
+    ] = None,
+    in_place: InPlaceOpt = False,
+    check: CheckOpt = False,
+    print_: PrintOpt = False,
+    jobs: JobsOpt = 1,
+    temperature: TempOpt = 0.0,
+    top_p: TopPOpt = 1.0,
+    seed: SeedOpt = None,
+    max_actions: MaxOpt = 256,
+    checkpoint: CheckpointOpt = None,
+) -> None:
+    """Regenerate a function body (--function) or the node covering a span (--span); the rest is kept."""
+    from astgen.refactor import Operation, parse_span
+
+    if (function is None) == (span is None):
+        _fail("give exactly one of --function NAME and --span L:C-L:C")
+    op = Operation("function", function=function) if function else Operation("span", span=parse_span(span or ""))
+    decode: dict[str, object] = {"temperature": temperature, "top_p": top_p, "seed": seed, "max_actions": max_actions}
+    _refactor(paths, op, decode, in_place, check, print_, jobs, checkpoint)
 
 
 @app.command("generate")

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import libcst as cst
+from libcst.metadata import PositionProvider
 
 from astgen.errors import AstgenError, NoHoleError, SourceSyntaxError, UnsupportedSourceError
 
@@ -272,7 +273,8 @@ class _FunctionHoles(cst.CSTTransformer):
             first = body.body[0] if body.body else None
             keep = [first] if first is not None and _is_docstring(first) else []
             return updated.with_changes(body=body.with_changes(body=[*keep, hole]))
-        return updated.with_changes(body=cst.IndentedBlock(body=[hole], header=body.trailing_whitespace))
+        header = body.trailing_whitespace if isinstance(body, cst.SimpleStatementSuite) else cst.TrailingWhitespace()
+        return updated.with_changes(body=cst.IndentedBlock(body=[hole], header=header))
 
 
 def _is_docstring(stmt: cst.BaseStatement) -> bool:
@@ -328,7 +330,7 @@ def rewrite_span_bytes(gen: Any, data: bytes, span: Span, filename: str = "<file
     """Regenerate the smallest expression (in a readable position) or statement covering `span`."""
     module = parse_file_bytes(data, filename)
     wrapper = cst.MetadataWrapper(module, unsafe_skip_copy=True)
-    positions = wrapper.resolve(cst.metadata.PositionProvider)
+    positions = wrapper.resolve(PositionProvider)
     last = len(module.code.splitlines()) or 1
     if not (1 <= span[0] <= span[2] <= last) or span[1] < 1 or span[3] < 1:
         raise AstgenError(f"{filename}: span {_span_text(span)} is outside the file (lines 1-{last})")

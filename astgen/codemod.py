@@ -1,0 +1,83 @@
+"""astgen as a LibCST codemod command, for `python -m libcst.tool codemod`:
+
+    python -m libcst.tool codemod --no-format -x astgen.codemod.AstgenCommand src/      # fill every `...`
+    python -m libcst.tool codemod --no-format -x astgen.codemod.AstgenCommand --function K.run src/k.py
+    python -m libcst.tool codemod --no-format -x astgen.codemod.AstgenCommand --span 12:5-12:30 src/k.py
+
+`--no-format` matters: without it the tool runs a formatter (black) over each whole file, which
+would change the bytes astgen keeps (and fails if no formatter is installed).  Files without a hole
+are skipped; files astgen cannot handle fail with astgen's one-line message; LibCST's other options
+(-j, --show-successes, ...) apply as usual."""
+
+from __future__ import annotations
+
+import argparse
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import libcst as cst
+from libcst.codemod import CodemodCommand, CodemodContext, SkipFile
+
+from astgen.errors import NoHoleError
+from astgen.refactor import Operation, apply_operation, parse_span
+
+__all__ = ["AstgenCommand"]
+
+
+@lru_cache(maxsize=2)
+def _generator(checkpoint: str | None) -> Any:
+    from astgen.generator import load
+
+    return load(Path(checkpoint) if checkpoint else None)
+
+
+class AstgenCommand(CodemodCommand):
+    """Fill `...` holes, or rewrite a function body or the node covering a span, byte-exactly."""
+
+    DESCRIPTION: str = (
+        "Fill every `...` hole (default), or regenerate a function body (--function) or the smallest node "
+        "covering a span (--span), with astgen's grammar-constrained model; every other byte is kept."
+    )
+
+    def __init__(
+        self,
+        context: CodemodContext,
+        function: str | None = None,
+        span: str | None = None,
+        temperature: float = 0.0,
+        seed: int | None = None,
+        max_actions: int = 256,
+        checkpoint: str | None = None,
+        generator: Any = None,
+    ) -> None:
+        super().__init__(context)
+        if function and span:
+            raise ValueError("give at most one of --function and --span")
+        if function:
+            self.operation = Operation("function", function=function)
+        elif span:
+            self.operation = Operation("span", span=parse_span(span))
+        else:
+            self.operation = Operation("infill")
+        self.decode = {"temperature": temperature, "seed": seed, "max_actions": max_actions}
+        self.checkpoint = checkpoint
+        self.generator = generator
+
+    @staticmethod
+    def add_args(arg_parser: argparse.ArgumentParser) -> None:
+        arg_parser.add_argument("--function", default=None, help="regenerate this function's body (f or Class.f)")
+        arg_parser.add_argument("--span", default=None, help="regenerate the node covering L:C-L:C (1-based)")
+        arg_parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
+        arg_parser.add_argument("--seed", type=int, default=None, help="sampling seed")
+        arg_parser.add_argument("--max-actions", type=int, default=256, help="longest hole, in actions")
+        arg_parser.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped one)")
+
+    def transform_module_impl(self, tree: cst.Module) -> cst.Module:
+        gen = self.generator if self.generator is not None else _generator(self.checkpoint)
+        filename = self.context.filename or "<module>"
+        try:
+            new = apply_operation(gen, tree.bytes, self.operation, filename, self.decode)
+        except NoHoleError as e:
+            raise SkipFile(str(e)) from None
+        return cst.parse_module(new)
