@@ -53,11 +53,16 @@ def parse_file_bytes(data: bytes, filename: str) -> cst.Module:
     # Python's own parser first: its messages and line:col are the ones users know
     parse_source(decode_source_bytes(data, filename), filename)
     try:
-        return cst.parse_module(data)
+        module = cst.parse_module(data)
     except cst.ParserSyntaxError as e:
         raise SourceSyntaxError(e.message, filename, e.raw_line, e.raw_column + 1) from None
     except (UnicodeDecodeError, LookupError) as e:
         raise UnsupportedSourceError(f"{filename}: cannot decode the file ({e})") from None
+    if module.bytes != data:  # rare LibCST round-trip gaps (e.g. `except X :` loses its space)
+        raise UnsupportedSourceError(
+            f"{filename}: LibCST cannot reproduce this file byte for byte, so astgen leaves it unchanged"
+        )
+    return module
 
 
 class _Numberer(cst.CSTTransformer):
@@ -159,13 +164,18 @@ class _Splicer(cst.CSTTransformer):
                 out.append(
                     cst.SimpleStatementLine(body=[*p[:-1], last.with_changes(semicolon=cst.MaybeSentinel.DEFAULT)])
                 )
-        # comments and blank lines above the hole stay above the new code; its trailing comment too
+        # comments and blank lines above the hole stay above the new code; a comment beside the hole
+        # stays at the end of the last new line, or goes above the new code if that is a block
         first = out[0]
         out[0] = first.with_changes(leading_lines=[*updated.leading_lines, *getattr(first, "leading_lines", [])])
-        comment = updated.trailing_whitespace.comment
-        if comment is not None:
+        if isinstance(out[-1], cst.SimpleStatementLine):
+            out[-1] = out[-1].with_changes(trailing_whitespace=updated.trailing_whitespace)
+        elif updated.trailing_whitespace.comment is not None:
             out[0] = out[0].with_changes(
-                leading_lines=[*out[0].leading_lines, cst.EmptyLine(comment=comment)]  # type: ignore[attr-defined]
+                leading_lines=[  # type: ignore[attr-defined]
+                    *out[0].leading_lines,
+                    cst.EmptyLine(comment=updated.trailing_whitespace.comment),
+                ]
             )
         return cst.FlattenSentinel(out)
 
