@@ -20,7 +20,7 @@ from typing import Any
 import libcst as cst
 from libcst.metadata import PositionProvider
 
-from astgen.errors import AstgenError, NoHoleError, SourceSyntaxError, UnsupportedSourceError
+from astgen.errors import AstgenError, NoHoleError, UnsupportedSourceError
 
 __all__ = ["Span", "fill_file_bytes", "parse_file_bytes", "rewrite_function_bytes", "rewrite_span_bytes"]
 
@@ -54,8 +54,11 @@ def parse_file_bytes(data: bytes, filename: str) -> cst.Module:
     parse_source(decode_source_bytes(data, filename), filename)
     try:
         module = cst.parse_module(data)
-    except cst.ParserSyntaxError as e:
-        raise SourceSyntaxError(e.message, filename, e.raw_line, e.raw_column + 1) from None
+    except cst.ParserSyntaxError as e:  # Python accepted the file (checked above): a LibCST gap
+        raise UnsupportedSourceError(
+            f"{filename}:{e.raw_line}:{e.raw_column + 1}: LibCST cannot parse this (valid) code, "
+            "so astgen leaves the file unchanged"
+        ) from None
     except (UnicodeDecodeError, LookupError) as e:
         raise UnsupportedSourceError(f"{filename}: cannot decode the file ({e})") from None
     if module.bytes != data:  # rare LibCST round-trip gaps (e.g. `except X :` loses its space)
