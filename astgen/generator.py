@@ -11,7 +11,6 @@ are resampled (`retries`); if none compiles, `InfillError` says so."""
 from __future__ import annotations
 
 import ast
-import sys
 import warnings
 from collections.abc import Sequence
 from functools import lru_cache
@@ -21,7 +20,7 @@ from typing import Any
 
 import torch
 
-from astgen.codec import Codec, default_codec
+from astgen.codec import Codec, default_codec, unparse
 from astgen.decoding import DecodeConfig, DecodeStats, decode_holes
 from astgen.errors import InfillError
 from astgen.grammar.compiled import CompiledGrammar
@@ -36,15 +35,6 @@ _FUNCTION_CTOR_BASES = ("FunctionDef", "AsyncFunctionDef")
 def default_checkpoint() -> Path:
     """The folder of the checkpoint shipped inside the package."""
     return Path(str(resources.files("astgen") / "checkpoints" / "default"))
-
-
-def _unparse(tree: ast.AST) -> str:
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, 20000))
-    try:
-        return ast.unparse(tree)
-    finally:
-        sys.setrecursionlimit(limit)
 
 
 class Generator:
@@ -97,7 +87,7 @@ class Generator:
                 try:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
-                        compile(_unparse(tree), filenames[i], "exec", dont_inherit=True)
+                        compile(unparse(tree), filenames[i], "exec", dont_inherit=True)
                 except (SyntaxError, ValueError):
                     failed.append(i)
                     continue
@@ -136,7 +126,7 @@ class Generator:
         names = list(filenames) if filenames is not None else ["<source>"] * len(sources)
         cfg = self._config(temperature=temperature, top_p=top_p, seed=seed, max_actions=max_actions)
         programs = [holed_program(self.codec, s, self.config.hole_id, n) for s, n in zip(sources, names)]
-        return [_unparse(t) for t in self._complete(programs, cfg, names, retries)]
+        return [unparse(t) for t in self._complete(programs, cfg, names, retries)]
 
     def fill_holes(
         self,
@@ -183,7 +173,7 @@ class Generator:
             self.codec, prompt_source, self.config.hole_id, "<prompt>", append_hole=first, mark_ellipsis=False
         )
         trees = self._complete([program] * n, cfg, ["<generated>"] * n, retries)
-        return [_unparse(t.body[-1]) for t in trees]
+        return [unparse(t.body[-1]) for t in trees]
 
 
 def load(path: str | Path | None = None, device: str | torch.device = "cpu", batch_size: int = 32) -> Generator:

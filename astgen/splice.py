@@ -174,12 +174,8 @@ class _Splicer(cst.CSTTransformer):
         if isinstance(out[-1], cst.SimpleStatementLine):
             out[-1] = out[-1].with_changes(trailing_whitespace=updated.trailing_whitespace)
         elif updated.trailing_whitespace.comment is not None:
-            out[0] = out[0].with_changes(
-                leading_lines=[  # type: ignore[attr-defined]
-                    *out[0].leading_lines,
-                    cst.EmptyLine(comment=updated.trailing_whitespace.comment),
-                ]
-            )
+            above = [*getattr(out[0], "leading_lines", []), cst.EmptyLine(comment=updated.trailing_whitespace.comment)]
+            out[0] = out[0].with_changes(leading_lines=above)
         return cst.FlattenSentinel(out)
 
     def leave_SimpleStatementSuite(

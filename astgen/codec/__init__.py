@@ -30,6 +30,7 @@ __all__ = [
     "load_pieces",
     "parse_source",
     "read_source",
+    "unparse",
 ]
 
 
@@ -78,13 +79,17 @@ class Codec:
 
     def decode(self, actions: list[int]) -> str:
         """Canonical source for a complete action sequence."""
-        tree = self.decode_tree(actions)
-        limit = sys.getrecursionlimit()
-        sys.setrecursionlimit(max(limit, 20000))
-        try:
-            return ast.unparse(tree)
-        finally:
-            sys.setrecursionlimit(limit)
+        return unparse(self.decode_tree(actions))
+
+
+def unparse(tree: ast.AST) -> str:
+    """`ast.unparse` with room for deeply nested trees (canonical source form)."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 20000))
+    try:
+        return ast.unparse(tree)
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 @lru_cache(maxsize=4)
