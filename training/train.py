@@ -423,7 +423,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args, explicit = parse_args(argv)
     from accelerate import Accelerator
 
-    torch.set_num_threads(args.threads)
     run_dir = args.run_dir
     ckpt_dir = run_dir / "checkpoint"
     resumed: dict[str, Any] | None = None
@@ -445,6 +444,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     elif (ckpt_dir / "trainer_state.json").is_file():
         raise SystemExit(f"error: {run_dir} already has a checkpoint; pass --resume or choose another --name")
 
+    torch.set_num_threads(args.threads)  # after a resume merged the saved options (threads included)
     accelerator = Accelerator(mixed_precision=args.mixed_precision, cpu=args.cpu)
     main_process = accelerator.is_main_process
     compiled = default_compiled()
