@@ -150,23 +150,26 @@ class _Splicer(cst.CSTTransformer):
                 parts.append([small])
         return parts
 
-    def leave_SimpleStatementLine(
-        self, original: cst.SimpleStatementLine, updated: cst.SimpleStatementLine
-    ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]:
-        parts = self._expand(updated.body)
+    def _replace(self, body: Sequence[cst.BaseSmallStatement]) -> list[cst.BaseStatement] | None:
+        """The statements a line's small statements become when some are holes (None: no hole)."""
+        parts = self._expand(body)
         if all(isinstance(p, list) for p in parts):
-            return updated
+            return None
         out: list[cst.BaseStatement] = []
         for p in parts:
             if isinstance(p, int):
                 out.extend(self._statements(p))
-            else:
-                last = p[-1]
-                if isinstance(last, cst.SimpleStatementLine):  # pragma: no cover - small statements only
-                    raise AstgenError("unexpected statement layout")
-                out.append(
-                    cst.SimpleStatementLine(body=[*p[:-1], last.with_changes(semicolon=cst.MaybeSentinel.DEFAULT)])
-                )
+            else:  # ordinary small statements keep their line, without a trailing semicolon
+                last = p[-1].with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
+                out.append(cst.SimpleStatementLine(body=[*p[:-1], last]))
+        return out
+
+    def leave_SimpleStatementLine(
+        self, original: cst.SimpleStatementLine, updated: cst.SimpleStatementLine
+    ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]:
+        out = self._replace(updated.body)
+        if out is None:
+            return updated
         # comments and blank lines above the hole stay above the new code; a comment beside the hole
         # stays at the end of the last new line, or goes above the new code if that is a block
         first = out[0]
@@ -181,15 +184,9 @@ class _Splicer(cst.CSTTransformer):
     def leave_SimpleStatementSuite(
         self, original: cst.SimpleStatementSuite, updated: cst.SimpleStatementSuite
     ) -> cst.BaseSuite:
-        parts = self._expand(updated.body)
-        if all(isinstance(p, list) for p in parts):
+        body = self._replace(updated.body)
+        if body is None:
             return updated
-        body: list[cst.BaseStatement] = []
-        for p in parts:
-            if isinstance(p, int):
-                body.extend(self._statements(p))
-            else:
-                body.append(cst.SimpleStatementLine(body=p))
         return cst.IndentedBlock(body=body, header=updated.trailing_whitespace)
 
     # -- expressions
