@@ -43,6 +43,7 @@ __all__ = [
     "ModelConfig",
     "build_model",
     "load_checkpoint",
+    "load_weights",
     "read_checkpoint_info",
     "save_checkpoint",
     "vocab_hash",
@@ -292,6 +293,12 @@ def load_checkpoint(
     if config.n_actions != info["n_actions"]:
         raise CheckpointError(f"{folder / ASTGEN_JSON}: model_config.n_actions disagrees with n_actions")
 
+    return load_weights(folder, config, device), config
+
+
+def load_weights(folder: str | Path, config: ModelConfig, device: str = "cpu") -> LlamaForCausalLM:
+    """The model of `config` with the weights of folder/model.safetensors, in eval mode on `device`."""
+    folder = Path(folder)
     weights = folder / "model.safetensors"
     if not weights.is_file():
         raise CheckpointError(f"{folder}: model.safetensors is missing")
@@ -318,4 +325,4 @@ def load_checkpoint(
         model.tie_weights()
     model.to(device)  # type: ignore[arg-type]  # transformers 5 types the decorated .to oddly
     model.eval()
-    return model, config
+    return model

@@ -37,6 +37,7 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from astgen.baseline import load_token_checkpoint, save_token_checkpoint
 from astgen.compiled_default import default_compiled
 from astgen.model import ModelConfig, build_model, load_checkpoint, save_checkpoint, vocab_hash
 from training.data import load_spans, load_split
@@ -76,6 +78,7 @@ FIXED = (
     "eval_tokens",
     "fim_rate",
     "fim_max_hole",
+    "baseline",
 )
 DEFAULTS: dict[str, Any] = {
     "name": "default",
@@ -107,6 +110,7 @@ DEFAULTS: dict[str, Any] = {
     "mixed_precision": "no",
     "cpu": False,
     "resume": False,
+    "baseline": "ast",
 }
 
 
@@ -141,6 +145,7 @@ class TrainArgs:
     mixed_precision: str
     cpu: bool
     resume: bool
+    baseline: str
 
     @property
     def run_dir(self) -> Path:
@@ -192,6 +197,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--cpu", action="store_true", default=None, help="train on the CPU even if a GPU is present")
     ap.add_argument("--resume", action="store_true", default=None, help="continue from <run>/checkpoint")
+    ap.add_argument(
+        "--baseline",
+        choices=["ast", "tokens"],
+        default=None,
+        help="ast: the astgen model over grammar actions; tokens: the BPE baseline of the research comparison, "
+        "--data is then a folder written by `python -m training.token_data` (default: ast)",
+    )
     return ap
 
 
@@ -263,8 +275,13 @@ class EvalWindow:
     hi: int  # last logit position scored (inclusive)
 
 
-def eval_documents(info: dict[str, Any], max_tokens: int, seed: int = 1234) -> list[dict[str, Any]]:
-    """A fixed, seeded subset of validation documents of about `max_tokens` actions in all."""
+def eval_documents(
+    info: dict[str, Any], max_tokens: int, seed: int = 1234, length_key: str = "length"
+) -> list[dict[str, Any]]:
+    """A fixed, seeded subset of validation documents of about `max_tokens` actions in all.
+
+    The token baseline passes length_key="ast_length" (its documents' action counts) and so scores
+    exactly the documents the AST model scores."""
     docs = info["documents"]
     chosen: list[dict[str, Any]] = []
     total = 0
@@ -272,10 +289,10 @@ def eval_documents(info: dict[str, Any], max_tokens: int, seed: int = 1234) -> l
         doc = docs[int(i)]
         if total >= max_tokens:
             break
-        if doc["length"] > max_tokens:  # one huge generated file would dominate the estimate
+        if doc[length_key] > max_tokens:  # one huge generated file would dominate the estimate
             continue
         chosen.append(doc)
-        total += doc["length"]
+        total += doc[length_key]
     return chosen
 
 
@@ -382,15 +399,15 @@ def load_optimizer(optimizer: torch.optim.Optimizer, folder: Path) -> None:
 
 def save_training_checkpoint(
     run_dir: Path,
-    model: torch.nn.Module,
-    config: ModelConfig,
+    save_model: Callable[[Path], Any],
     optimizer: torch.optim.Optimizer,
     trainer_state: dict[str, Any],
 ) -> Path:
-    """Write run_dir/checkpoint atomically (via checkpoint.tmp, the previous one kept until the swap)."""
+    """Write run_dir/checkpoint atomically (via checkpoint.tmp, the previous one kept until the swap);
+    `save_model(folder)` writes the model itself."""
     final, tmp, old = run_dir / "checkpoint", run_dir / "checkpoint.tmp", run_dir / "checkpoint.old"
     shutil.rmtree(tmp, ignore_errors=True)
-    save_checkpoint(model, config, tmp)  # type: ignore[arg-type]
+    save_model(tmp)
     save_optimizer(optimizer, tmp)
     (tmp / "trainer_state.json").write_text(json.dumps(trainer_state, indent=1) + "\n", encoding="utf-8")
     shutil.rmtree(old, ignore_errors=True)
@@ -448,22 +465,34 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     accelerator = Accelerator(mixed_precision=args.mixed_precision, cpu=args.cpu)
     main_process = accelerator.is_main_process
     compiled = default_compiled()
+    tokens_baseline = args.baseline == "tokens"
 
-    train_stream, train_info = load_split(args.data, "train")
-    val_stream, val_info = load_split(args.data, "validation")
-    for info in (train_info, val_info):
-        if info["vocab_hash"] != vocab_hash(compiled.vocab) or info["n_actions"] != compiled.n_actions:
-            raise SystemExit(
-                f"error: {args.data}/{info['split']}.json was encoded with another action vocabulary; "
-                "rerun `python -m training.data --force`"
-            )
+    if tokens_baseline:
+        from training.token_data import load_token_split
+
+        train_stream, train_info = load_token_split(args.data, "train")
+        val_stream, val_info = load_token_split(args.data, "validation")
+        n_ids = int(train_info["vocab_size"]) - 4  # <eot> and BPE tokens; <pad> <bos> <hole> <sep> follow
+    else:
+        train_stream, train_info = load_split(args.data, "train")
+        val_stream, val_info = load_split(args.data, "validation")
+        for info in (train_info, val_info):
+            if info["vocab_hash"] != vocab_hash(compiled.vocab) or info["n_actions"] != compiled.n_actions:
+                raise SystemExit(
+                    f"error: {args.data}/{info['split']}.json was encoded with another action vocabulary; "
+                    "rerun `python -m training.data --force`"
+                )
+        n_ids = compiled.n_actions
 
     if resumed is not None:
-        model, config = load_checkpoint(ckpt_dir, compiled)
+        if tokens_baseline:
+            model, config, _ = load_token_checkpoint(ckpt_dir)
+        else:
+            model, config = load_checkpoint(ckpt_dir, compiled)
         model.train()
     else:
-        config = ModelConfig.for_grammar(
-            compiled,
+        config = ModelConfig(
+            n_actions=n_ids,
             hidden_size=args.hidden,
             n_layers=args.layers,
             n_heads=args.heads,
@@ -496,21 +525,50 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
     elapsed_before = float(resumed["elapsed"]) if resumed else 0.0
     tokens_per_step = args.batch_size * args.seq_len * accelerator.num_processes
-    train_spans = load_spans(args.data, "train", train_info) if args.fim_rate > 0 else None
-    special = {"bos": config.bos_id, "hole": config.hole_id, "sep": config.sep_id, "pad": config.pad_id}
+    special = {"bos": config.bos_id, "hole": config.hole_id, "sep": config.sep_id, "pad": config.pad_id, "eot": 0}
     fim = FimConfig(rate=args.fim_rate, max_hole=args.fim_max_hole)
-    batcher = MixedBatcher(
-        train_stream,
-        train_info,
-        train_spans,
-        args.seq_len,
-        args.batch_size,
-        special,
-        args.seed,
-        fim,
-        accelerator.process_index,
-    )
-    eval_docs = eval_documents(val_info, args.eval_tokens) if args.eval_tokens > 0 else []
+    batcher: MixedBatcher
+    save_model: Callable[[Path], Any]
+    if tokens_baseline:
+        from training.token_data import load_texts, load_tokenizer
+        from training.token_fim import TokenFimBatcher
+
+        tokenizer_file = Path(args.data) / "tokenizer.json"
+        batcher = TokenFimBatcher(
+            train_stream,
+            train_info,
+            load_texts(args.data, "train"),
+            load_tokenizer(tokenizer_file),
+            args.seq_len,
+            args.batch_size,
+            special,
+            args.seed,
+            fim,
+            accelerator.process_index,
+        )
+
+        def save_model(folder: Path) -> None:
+            save_token_checkpoint(accelerator.unwrap_model(model), config, tokenizer_file, folder)
+
+    else:
+        train_spans = load_spans(args.data, "train", train_info) if args.fim_rate > 0 else None
+        batcher = MixedBatcher(
+            train_stream,
+            train_info,
+            train_spans,
+            args.seq_len,
+            args.batch_size,
+            special,
+            args.seed,
+            fim,
+            accelerator.process_index,
+        )
+
+        def save_model(folder: Path) -> None:
+            save_checkpoint(accelerator.unwrap_model(model), config, folder)
+
+    length_key = "ast_length" if tokens_baseline else "length"
+    eval_docs = eval_documents(val_info, args.eval_tokens, length_key=length_key) if args.eval_tokens > 0 else []
     metrics = run_dir / "metrics.jsonl"
     if main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -522,7 +580,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "args": args.to_dict(),
                 "model_config": config.to_dict(),
                 "parameters": sum(p.numel() for p in model.parameters()),
-                "train_actions": train_info["total_actions"],
+                "train_tokens": train_info["total_tokens" if tokens_baseline else "total_actions"],
                 "train_documents": train_info["n_documents"],
                 "eval_documents": len(eval_docs),
                 "grammar_hash": compiled.grammar_hash,
@@ -534,7 +592,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     n_params = sum(p.numel() for p in model.parameters())
     accelerator.print(
         f"{'resuming' if resumed else 'starting'} {run_dir} at step {start_step}/{args.steps}: "
-        f"{n_params / 1e6:.2f}M parameters, {train_info['total_actions']:,} training actions, "
+        f"{n_params / 1e6:.2f}M parameters, {train_info['total_tokens' if tokens_baseline else 'total_actions']:,} training tokens, "
         f"{tokens_per_step} tokens/step on {accelerator.num_processes} x {accelerator.device}"
     )
 
@@ -557,7 +615,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     def checkpoint(step: int) -> None:
         accelerator.wait_for_everyone()
         if main_process:
-            save_training_checkpoint(run_dir, accelerator.unwrap_model(model), config, optimizer, trainer_state(step))
+            save_training_checkpoint(run_dir, save_model, optimizer, trainer_state(step))
             tqdm.write(f"step {step}: checkpoint saved to {ckpt_dir}", file=sys.stderr)
         accelerator.wait_for_everyone()
 
