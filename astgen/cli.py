@@ -483,6 +483,26 @@ def is_hidden(path):
 '''
 
 
+@app.command("compare")
+def compare_cmd(
+    budget: Annotated[
+        str, typer.Option(help="small: end to end in under 30 min on a 2-core CPU; full: the report's")
+    ] = ("small"),
+    skip: Annotated[list[str] | None, typer.Option(help="Leave out: functional, samples, infill, bpc.")] = None,
+) -> None:
+    """Research harness: train or load the AST model and a token-level baseline of the same size, data and
+    compute; evaluate both on the held-out test split; write the report and plots (source checkout only)."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "training" / "compare.py").is_file():
+        _fail("astgen compare needs a source checkout (the training scripts live beside the package, not in it)")
+    sys.path.insert(0, str(root))
+    from training.compare import BUDGETS, main as compare_main
+
+    if budget not in BUDGETS:
+        _fail(f"--budget must be one of {', '.join(sorted(BUDGETS))}, got {budget!r}")
+    compare_main(["--budget", budget, *(["--skip", *skip] if skip else [])])
+
+
 @app.command("demo")
 def demo(
     path: Annotated[str | None, typer.Argument(help="File to round-trip (default: a standard-library module).")] = None,

@@ -82,6 +82,8 @@ class DecodeStats:
     tokens_fed: int = 0  # real (non-padding) tokens run through the model, prompts included
     seconds: float = 0.0
     replay_seconds: float = 0.0
+    steps: int = 0  # decoding steps (each takes one action in every unfinished row)
+    mask_seconds: float = 0.0  # time spent on the grammar: masks, hole rules and matcher advances
     per_call_rows: list[int] = field(default_factory=list)
 
 
@@ -196,8 +198,10 @@ def decode_holes(
     cache_kw = "cache" if "cache" in inspect.signature(runner.forward).parameters else "past_key_values"
     with torch.no_grad():
         for _ in range(max_steps):
+            t_mask = time.perf_counter()
             allowed = rules.allowed(matcher)
             counts = allowed.sum(1).tolist()
+            stats.mask_seconds += time.perf_counter() - t_mask
             forced = [c == 1 for c in counts]
             live = [r for r in range(b) if not done[r]]
             stuck = [r for r in live if counts[r] == 0]
@@ -245,7 +249,10 @@ def decode_holes(
                 is_forced = torch.tensor(forced, device=device)
                 choice = torch.where(is_forced, choice, sampled)
             actions = choice.tolist()
+            t_mask = time.perf_counter()
             matcher.advance(torch.where(choice >= compiled.n_actions, torch.zeros_like(choice), choice))
+            stats.mask_seconds += time.perf_counter() - t_mask
+            stats.steps += 1
             for r in live:
                 a = int(actions[r])
                 stats.actions += 1

@@ -1,0 +1,572 @@
+"""AST-level vs token-level generation at equal size, data and compute: train or load both, evaluate
+both on the held-out test split, write a report with plots.
+
+    python -m training.compare --budget small     # end to end on a 2-core CPU in under 30 minutes
+    python -m training.compare --budget full      # the figures docs/report.md quotes
+    astgen compare --budget small|full            # the same, from a source checkout
+
+Fairness rule: both models are the same `LlamaForCausalLM` (astgen.model.ModelConfig; the BPE
+vocabulary has exactly as many ids as the action vocabulary, so the parameter counts are equal),
+trained by the same script (`training.train`, `--baseline tokens` for the BPE model) on the same
+training documents with the same fill-in-the-middle mix, for the same number of optimizer steps x
+batch x sequence positions.  A position is one action for the AST model and one BPE token for the
+baseline; a BPE token covers more characters, so at equal positions the baseline reads more source
+(the report gives the ratio).  Bits per character divide by the same canonical character counts.
+
+The budget decides the data, the training length and the evaluation sizes (see `BUDGETS`); runs are
+resumed or reused when their checkpoint is already there.  Results: <work>/results.json, the report
+(markdown) and PNG plots."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from astgen.baseline import load_token_checkpoint
+from astgen.codec import default_codec, unparse
+from astgen.compiled_default import default_compiled
+from astgen.decoding import DecodeConfig
+from astgen.generator import _FUNCTION_CTOR_BASES, Generator
+from astgen.holes import holed_program
+from astgen.infill_layout import choose_window
+from astgen.model import load_checkpoint
+from astgen.research.cases import InfillCase, cases_in_function, compiles, exact_match, parses, sample_cases
+from astgen.research.token_decoding import MODES, TokenDecoder, top_level_end
+
+__all__ = ["BUDGETS", "Budget", "main"]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Everything a comparison run depends on."""
+
+    name: str
+    data: str  # AST corpus folder (training.data)
+    data_limit: int | None  # files kept when the corpus has to be built (None: all)
+    token_data: str  # token corpus folder (training.token_data)
+    runs_dir: str
+    ast_run: str
+    token_run: str
+    train: tuple[str, ...]  # training.train options shared by both runs
+    steps: int
+    bpc_tokens: int  # actions of test documents scored for bits per character
+    infill_per_kind: int
+    samples: int
+    functional_tasks: int
+    retries: int
+    batch_size: int
+    threads: int
+    report: str
+    work: str  # results.json and plots
+
+
+_ARCH = ("--hidden", "192", "--intermediate", "768", "--heads", "4", "--layers", "4", "--lr", "2e-3")
+BUDGETS = {
+    "small": Budget(
+        name="small",
+        data="runs/compare-small/data",
+        data_limit=500,
+        token_data="runs/compare-small/data/tokens",
+        runs_dir="runs/compare-small",
+        ast_run="ast",
+        token_run="tokens",
+        train=(
+            *_ARCH,
+            "--batch-size",
+            "8",
+            "--seq-len",
+            "256",
+            "--warmup",
+            "20",
+            "--eval-every",
+            "40",
+            "--eval-tokens",
+            "8192",
+            "--save-every",
+            "40",
+            "--threads",
+            "2",
+        ),
+        steps=160,
+        bpc_tokens=20_000,
+        infill_per_kind=10,
+        samples=12,
+        functional_tasks=6,
+        retries=2,
+        batch_size=16,
+        threads=2,
+        report="runs/compare-small/report.md",
+        work="runs/compare-small",
+    ),
+    "full": Budget(
+        name="full",
+        data="data",
+        data_limit=None,
+        token_data="data/tokens",
+        runs_dir="runs",
+        ast_run="default",
+        token_run="tokens",
+        train=(
+            *_ARCH,
+            "--batch-size",
+            "16",
+            "--seq-len",
+            "512",
+            "--warmup",
+            "100",
+            "--eval-every",
+            "100",
+            "--eval-tokens",
+            "16384",
+            "--save-every",
+            "50",
+            "--threads",
+            "2",
+        ),
+        steps=800,
+        bpc_tokens=100_000,
+        infill_per_kind=60,
+        samples=48,
+        functional_tasks=30,
+        retries=3,
+        batch_size=16,
+        threads=2,
+        report="docs/report.md",
+        work="docs/report",
+    ),
+}
+MAX_HOLE = 256  # longest answer of either model, in its own units (the AST decoder's default)
+CONTEXT = 513  # training window (seq_len + <bos>) of the full budget; small uses 257
+HOLE_ROOM = 128  # as astgen.holes: room kept for the answer when choosing the context window
+SUFFIX_SHARE = 0.3
+
+
+def log(msg: str) -> None:
+    print(f"[compare {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------- data and training
+
+
+def ensure_data(b: Budget) -> None:
+    if not (Path(b.data) / "test.json").is_file():
+        from training import data as data_mod
+
+        args = ["--out", b.data, "--jobs", "2"] + (["--limit", str(b.data_limit)] if b.data_limit else [])
+        log(f"encoding the corpus: python -m training.data {' '.join(args)}")
+        data_mod.main(args)
+    if not (Path(b.token_data) / "test.json").is_file():
+        from training import token_data
+
+        log(f"building the token corpus into {b.token_data}")
+        token_data.main(["--data", b.data, "--out", b.token_data])
+
+
+def _trained_steps(run_dir: Path) -> int:
+    state = run_dir / "checkpoint" / "trainer_state.json"
+    return int(json.loads(state.read_text(encoding="utf-8"))["step"]) if state.is_file() else -1
+
+
+def ensure_run(b: Budget, run: str, baseline: str) -> Path:
+    from training import train
+
+    run_dir = Path(b.runs_dir) / run
+    done = _trained_steps(run_dir)
+    if done >= b.steps:
+        log(f"{run_dir}: trained ({done} steps), reusing it")
+        return run_dir / "checkpoint"
+    data = b.token_data if baseline == "tokens" else b.data
+    args = ["--name", run, "--runs-dir", b.runs_dir, "--steps", str(b.steps)]
+    if done >= 0:
+        args.append("--resume")
+    else:
+        args += ["--data", data, "--baseline", baseline, *b.train]
+    log(f"training: python -m training.train {' '.join(args)}")
+    train.main(args)
+    return run_dir / "checkpoint"
+
+
+# ----------------------------------------------------------------------------- bits per character
+
+
+def eval_bpc(b: Budget, gen: Generator, dec: TokenDecoder, seq_len: int) -> dict[str, Any]:
+    from training.data import load_split
+    from training.token_data import load_token_split
+    from training.train import eval_documents, evaluate
+
+    stream, info = load_split(b.data, "test")
+    tstream, tinfo = load_token_split(b.token_data, "test")
+    docs = eval_documents(info, b.bpc_tokens, seed=4321)
+    by_path = {d["path"]: d for d in tinfo["documents"]}
+    tdocs = [by_path[d["path"]] for d in docs]
+    out: dict[str, Any] = {"documents": len(docs), "chars": sum(d["chars"] for d in docs)}
+    for name, model, config, s, dd in (
+        ("ast", gen.model, gen.config, stream, docs),
+        ("tokens", dec.model, dec.config, tstream, tdocs),
+    ):
+        t0 = time.perf_counter()
+        r = evaluate(model, s, dd, config, seq_len, 16, torch.device("cpu"))
+        out[name] = {
+            "positions": r["val_actions"],
+            "bits_per_position": round(r["val_bits_per_action"], 4),
+            "bits_per_char": round(r["val_bpc"], 4),
+            "chars_per_position": round(r["val_chars"] / max(1, r["val_actions"]), 3),
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
+    return out
+
+
+# ----------------------------------------------------------------------------- infilling
+
+
+def _ast_fill(gen: Generator, cases: list[InfillCase], cfg: DecodeConfig) -> tuple[list[str | None], dict[str, Any]]:
+    """Filled module text per case (None if the marked module cannot be encoded)."""
+    codec = gen.codec
+    programs = []
+    index = []
+    for i, c in enumerate(cases):
+        try:
+            programs.append(
+                holed_program(codec, c.marked, gen.config.hole_id, c.path, mark_ellipsis=False, markers=True)
+            )
+            index.append(i)
+        except Exception as e:  # reported, not hidden: a case the AST model cannot take
+            log(f"AST model cannot encode a case of {c.path}: {type(e).__name__}: {str(e)[:120]}")
+    rows_before = sum(gen.stats.per_call_rows)
+    mask0, steps0 = gen.stats.mask_seconds, gen.stats.steps
+    t0 = time.perf_counter()
+    answers = gen.fill(programs, cfg)
+    seconds = time.perf_counter() - t0
+    out: list[str | None] = [None] * len(cases)
+    for i, p, ans in zip(index, programs, answers):
+        out[i] = codec.decode(p.filled(ans))
+    cost = {
+        "seconds": seconds,
+        "row_calls": sum(gen.stats.per_call_rows) - rows_before,
+        "mask_seconds": gen.stats.mask_seconds - mask0,
+        "steps": gen.stats.steps - steps0,
+    }
+    return out, cost
+
+
+def _infill_prompt(dec: TokenDecoder, c: InfillCase, context: int) -> list[int]:
+    cfg = dec.config
+    p, s = dec.encode(c.prefix), dec.encode(c.suffix) + [0]
+    ctx = [*p, cfg.hole_id, *s]
+    room = context - 3 - min(MAX_HOLE, HOLE_ROOM)
+    window = choose_window(len(ctx), len(p), len(p), room, SUFFIX_SHARE)
+    ws, we = window if window is not None else (len(p), len(p) + 1)
+    return [cfg.bos_id, *ctx[ws:we], cfg.sep_id]
+
+
+def _start_rule(c: InfillCase) -> str:
+    if c.kind in ("stmt", "body"):
+        return f"stmts_{min(c.depth, 8)}"
+    return "arg" if c.kind == "arg" else "expr"
+
+
+def _token_fill(
+    dec: TokenDecoder, cases: list[InfillCase], mode: str, retries: int, context: int
+) -> tuple[list[str], dict[str, Any]]:
+    """Filled module text per case with one decoding mode."""
+    s0 = asdict(dec.stats)
+    t0 = time.perf_counter()
+    prompts = [_infill_prompt(dec, c, context) for c in cases]
+    grammars = [_start_rule(c) for c in cases] if mode == "grammar" else None
+    sep = dec.config.sep_id
+    ids = dec.generate(prompts, MAX_HOLE, sep, temperature=0.0, grammars=grammars)
+    texts = [c.filled_text(dec.decode(x)) for c, x in zip(cases, ids)]
+    attempts = len(cases)
+    if mode == "rejection":
+        for attempt in range(1, retries + 1):
+            bad = [i for i, t in enumerate(texts) if not compiles(t)]
+            if not bad:
+                break
+            attempts += len(bad)
+            again = dec.generate([prompts[i] for i in bad], MAX_HOLE, sep, temperature=0.7, seed=attempt)
+            for i, x in zip(bad, again):
+                texts[i] = cases[i].filled_text(dec.decode(x))
+    s1 = asdict(dec.stats)
+    cost = {
+        "seconds": time.perf_counter() - t0,
+        "row_calls": s1["row_calls"] - s0["row_calls"],
+        "mask_seconds": s1["mask_seconds"] - s0["mask_seconds"],
+        "steps": s1["steps"] - s0["steps"],
+        "attempts": attempts,
+        "dead_ends": s1["dead_ends"] - s0["dead_ends"],
+    }
+    return texts, cost
+
+
+def _score(cases: list[InfillCase], texts: list[str | None], cost: dict[str, Any]) -> dict[str, Any]:
+    per_kind: dict[str, dict[str, int]] = {}
+    valid = 0
+    for c, t in zip(cases, texts):
+        row = per_kind.setdefault(c.kind, {"n": 0, "parse": 0, "compile": 0, "exact": 0})
+        row["n"] += 1
+        if t is None:
+            continue
+        ok = compiles(t, c.path)
+        row["parse"] += int(parses(t))
+        row["compile"] += int(ok)
+        row["exact"] += int(exact_match(c.original, t))
+        valid += int(ok)
+    n = len(cases)
+    return {
+        "per_kind": per_kind,
+        "n": n,
+        "compile": valid,
+        "model_calls_per_program": round(cost["row_calls"] / max(1, n), 1),
+        "seconds": round(cost["seconds"], 1),
+        "seconds_per_valid_program": round(cost["seconds"] / max(1, valid), 3),
+        "mask_ms_per_step": round(1000 * cost["mask_seconds"] / max(1, cost["steps"]), 3),
+        **{k: cost[k] for k in ("attempts", "dead_ends") if k in cost},
+    }
+
+
+def eval_infill(
+    b: Budget, gen: Generator, dec: TokenDecoder, docs: list[tuple[str, str]], context: int
+) -> dict[str, Any]:
+    cases = sample_cases(docs, b.infill_per_kind, seed=0)
+    log(f"infill: {len(cases)} cases")
+    out: dict[str, Any] = {"cases": len(cases)}
+    texts, cost = _ast_fill(gen, cases, DecodeConfig(temperature=0.0, max_actions=MAX_HOLE, context=context))
+    out["ast"] = _score(cases, texts, cost)
+    log(f"infill ast: {out['ast']['compile']}/{len(cases)} compile")
+    for mode in MODES:
+        ttexts, tcost = _token_fill(dec, cases, mode, b.retries, context)
+        out[f"tokens-{mode}"] = _score(cases, list(ttexts), tcost)
+        log(f"infill tokens-{mode}: {out[f'tokens-{mode}']['compile']}/{len(cases)} compile")
+    return out
+
+
+# ----------------------------------------------------------------------------- functional checks
+
+
+def eval_functional(
+    b: Budget, gen: Generator, dec: TokenDecoder, docs: list[tuple[str, str]], context: int
+) -> dict[str, Any]:
+    from astgen.research.functional import find_tasks, run_check
+
+    t0 = time.perf_counter()
+    tasks = find_tasks(docs, limit=b.functional_tasks)
+    found_seconds = time.perf_counter() - t0
+    cases: list[InfillCase] = []
+    owners = []
+    for k, task in enumerate(tasks):
+        for c in cases_in_function(task.path, task.source, task.function, seed=k, kinds=("expr", "stmt", "body")):
+            cases.append(c)
+            owners.append(task)
+    log(f"functional: {len(tasks)} tasks with passing checks, {len(cases)} holes")
+    out: dict[str, Any] = {"tasks": len(tasks), "holes": len(cases), "find_seconds": round(found_seconds, 1)}
+    systems: dict[str, list[str | None]] = {}
+    systems["ast"], _ = _ast_fill(gen, cases, DecodeConfig(temperature=0.0, max_actions=MAX_HOLE, context=context))
+    for mode in MODES:
+        texts, _ = _token_fill(dec, cases, mode, b.retries, context)
+        systems[f"tokens-{mode}"] = list(texts)
+    for name, texts in systems.items():
+        per_kind: dict[str, dict[str, int]] = {}
+        for c, task, t in zip(cases, owners, texts):
+            row = per_kind.setdefault(c.kind, {"n": 0, "pass": 0, "exact": 0})
+            row["n"] += 1
+            if t is None or not compiles(t):
+                continue
+            row["exact"] += int(exact_match(c.original, t))
+            row["pass"] += int(run_check(task, t).passed)
+        out[name] = {"per_kind": per_kind, "pass": sum(r["pass"] for r in per_kind.values())}
+        log(f"functional {name}: {out[name]['pass']}/{len(cases)} pass")
+    return out
+
+
+# ----------------------------------------------------------------------------- unconditional samples
+
+
+def eval_samples(b: Budget, gen: Generator, dec: TokenDecoder) -> dict[str, Any]:
+    n = b.samples
+    out: dict[str, Any] = {"n": n, "what": "one top-level function from an empty file; temperature 0.8, top-p 0.95"}
+    vocab = gen.codec.vocab
+    first = tuple(vocab.ctor_id(c) for c in vocab.constructors if c.split("-")[0] in _FUNCTION_CTOR_BASES)
+    program = holed_program(gen.codec, "", gen.config.hole_id, "<prompt>", append_hole=first, mark_ellipsis=False)
+    rows0, mask0, steps0 = sum(gen.stats.per_call_rows), gen.stats.mask_seconds, gen.stats.steps
+    t0 = time.perf_counter()
+    answers = gen.fill([program] * n, DecodeConfig(temperature=0.8, top_p=0.95, seed=0, max_actions=384))
+    seconds = time.perf_counter() - t0
+    texts = [unparse(gen.codec.decode_tree(program.filled(a))) for a in answers]
+    cost = {
+        "seconds": seconds,
+        "row_calls": sum(gen.stats.per_call_rows) - rows0,
+        "mask_seconds": gen.stats.mask_seconds - mask0,
+        "steps": gen.stats.steps - steps0,
+    }
+    out["ast"] = _sample_score(texts, cost)
+    out["ast"]["example"] = texts[0][:600]
+    bos = dec.config.bos_id
+    head = dec.encode("def")
+    prompt = [bos, *head]
+
+    def stop(tokens: list[int]) -> bool:
+        text = "def" + dec.decode(tokens)
+        return top_level_end(text) < len(text)
+
+    for mode in MODES:
+        s0 = asdict(dec.stats)
+        t0 = time.perf_counter()
+        grammars = ["funcdef_0"] * n if mode == "grammar" else None
+        forced = [head] * n if mode == "grammar" else None
+        ids = dec.generate(
+            [prompt] * n, 384, 0, temperature=0.8, top_p=0.95, seed=0, grammars=grammars, forced=forced, stop=stop
+        )
+        funcs = [_cut_function("def" + dec.decode(x)) for x in ids]
+        attempts = n
+        if mode == "rejection":
+            for attempt in range(1, b.retries + 1):
+                bad = [i for i, t in enumerate(funcs) if not compiles(t)]
+                if not bad:
+                    break
+                attempts += len(bad)
+                again = dec.generate(
+                    [prompt] * len(bad), 384, 0, temperature=0.8, top_p=0.95, seed=1000 * attempt, stop=stop
+                )
+                for i, x in zip(bad, again):
+                    funcs[i] = _cut_function("def" + dec.decode(x))
+        s1 = asdict(dec.stats)
+        cost = {
+            "seconds": time.perf_counter() - t0,
+            "row_calls": s1["row_calls"] - s0["row_calls"],
+            "mask_seconds": s1["mask_seconds"] - s0["mask_seconds"],
+            "steps": s1["steps"] - s0["steps"],
+            "attempts": attempts,
+            "dead_ends": s1["dead_ends"] - s0["dead_ends"],
+        }
+        out[f"tokens-{mode}"] = _sample_score(funcs, cost)
+        out[f"tokens-{mode}"]["example"] = funcs[0][:600]
+        log(f"samples tokens-{mode}: {out[f'tokens-{mode}']['compile']}/{n} compile")
+    return out
+
+
+def _cut_function(text: str) -> str:
+    return text[: top_level_end(text)].rstrip() + "\n"
+
+
+def _sample_score(texts: list[str], cost: dict[str, Any]) -> dict[str, Any]:
+    n = len(texts)
+    valid = sum(compiles(t) for t in texts)
+    return {
+        "parse": sum(parses(t) for t in texts),
+        "compile": valid,
+        "mean_chars": round(sum(len(t) for t in texts) / max(1, n), 1),
+        "model_calls_per_program": round(cost["row_calls"] / max(1, n), 1),
+        "seconds": round(cost["seconds"], 1),
+        "seconds_per_valid_program": round(cost["seconds"] / max(1, valid), 3) if valid else None,
+        "mask_ms_per_step": round(1000 * cost["mask_seconds"] / max(1, cost["steps"]), 3),
+        **{k: cost[k] for k in ("attempts", "dead_ends") if k in cost},
+    }
+
+
+# ----------------------------------------------------------------------------- learning curves and report
+
+
+def learning_curves(b: Budget) -> dict[str, list[dict[str, float]]]:
+    out: dict[str, list[dict[str, float]]] = {}
+    for name, run in (("ast", b.ast_run), ("tokens", b.token_run)):
+        path = Path(b.runs_dir) / run / "metrics.jsonl"
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        out[name] = [
+            {"step": r["step"], "positions": r["tokens"], "val_bpc": round(r["val_bpc"], 4)}
+            for r in rows
+            if r.get("kind") == "eval"
+        ]
+    return out
+
+
+def machine() -> str:
+    import os
+
+    return (
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores, no GPU; Python "
+        f"{platform.python_version()}, torch {torch.__version__}, {torch.get_num_threads()} torch threads"
+    )
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--budget", choices=sorted(BUDGETS), default="small")
+    ap.add_argument("--report", default=None, help="markdown report path (default: the budget's)")
+    ap.add_argument(
+        "--skip",
+        nargs="*",
+        default=[],
+        choices=["functional", "samples", "infill", "bpc"],
+        help="leave parts out (their figures are then missing from the report)",
+    )
+    args = ap.parse_args(argv)
+    b = BUDGETS[args.budget]
+    torch.set_num_threads(b.threads)
+    t_start = time.perf_counter()
+    ensure_data(b)
+    ast_ckpt = ensure_run(b, b.ast_run, "ast")
+    tok_ckpt = ensure_run(b, b.token_run, "tokens")
+    torch.set_num_threads(b.threads)
+    train_seconds = time.perf_counter() - t_start
+    compiled = default_compiled()
+    model, config = load_checkpoint(ast_ckpt, compiled)
+    gen = Generator(model, config, compiled, default_codec(), batch_size=b.batch_size)
+    tmodel, tconfig, tokenizer = load_token_checkpoint(tok_ckpt)
+    dec = TokenDecoder(tmodel, tconfig, tokenizer, batch_size=b.batch_size)
+    seq_len = int(b.train[b.train.index("--seq-len") + 1])
+    context = seq_len + 1
+    from training.token_data import load_texts
+
+    tinfo = json.loads((Path(b.token_data) / "test.json").read_text(encoding="utf-8"))
+    docs = [(d["path"], t) for d, t in zip(tinfo["documents"], load_texts(b.token_data, "test"))]
+    results: dict[str, Any] = {
+        "budget": asdict(b),
+        "machine": machine(),
+        "command": f"python -m training.compare --budget {b.name}",
+        "parameters": {
+            "ast": sum(p.numel() for p in gen.model.parameters()),
+            "tokens": sum(p.numel() for p in dec.model.parameters()),
+        },
+        "training": {
+            name: json.loads((Path(b.runs_dir) / run / "checkpoint" / "trainer_state.json").read_text(encoding="utf-8"))
+            for name, run in (("ast", b.ast_run), ("tokens", b.token_run))
+        },
+        "learning_curves": learning_curves(b),
+    }
+    for name in ("ast", "tokens"):
+        results["training"][name].pop("args", None)
+    t_eval = time.perf_counter()
+    if "bpc" not in args.skip:
+        results["bits_per_char"] = eval_bpc(b, gen, dec, seq_len)
+        log(f"bpc: {results['bits_per_char']}")
+    if "infill" not in args.skip:
+        results["infill"] = eval_infill(b, gen, dec, docs, context)
+    if "samples" not in args.skip:
+        results["samples"] = eval_samples(b, gen, dec)
+    if "functional" not in args.skip:
+        results["functional"] = eval_functional(b, gen, dec, docs, context)
+    results["seconds"] = {
+        "setup_and_training": round(train_seconds, 1),
+        "evaluation": round(time.perf_counter() - t_eval, 1),
+    }
+    work = Path(b.work)
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "results.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    from training.compare_report import write_report
+
+    report = Path(args.report or b.report)
+    write_report(results, report, work)
+    log(f"wrote {report} and {work}/results.json in {time.perf_counter() - t_start:.0f} s")
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,214 @@
+"""The comparison report: markdown tables and matplotlib plots from `training.compare`'s results."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["plot_all", "write_report"]
+
+SYSTEMS = ("ast", "tokens-free", "tokens-grammar", "tokens-rejection")
+LABELS = {
+    "ast": "AST model (grammar mask)",
+    "tokens-free": "tokens, unconstrained",
+    "tokens-grammar": "tokens + llguidance grammar",
+    "tokens-rejection": "tokens + compile-and-resample",
+}
+KINDS = ("expr", "stmt", "body", "arg")
+
+
+def _pct(a: int, n: int) -> str:
+    return f"{a}/{n} ({100 * a / n:.1f}%)" if n else "–"
+
+
+def plot_all(results: dict[str, Any], out: Path) -> list[str]:
+    """PNG plots next to the report; returns their file names."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    names: list[str] = []
+
+    curves = results.get("learning_curves", {})
+    if curves:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for name, label in (("ast", "AST model"), ("tokens", "token baseline")):
+            pts = curves.get(name, [])
+            if pts:
+                ax.plot([p["positions"] / 1e6 for p in pts], [p["val_bpc"] for p in pts], marker="o", label=label)
+        ax.set_xlabel("training positions (millions: actions / BPE tokens)")
+        ax.set_ylabel("validation bits per character")
+        ax.set_title("Learning curves (same validation documents)")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(out / "learning_curves.png", dpi=110)
+        plt.close(fig)
+        names.append("learning_curves.png")
+
+    infill = results.get("infill")
+    if infill:
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+        width = 0.2
+        for j, metric in enumerate(("exact", "compile")):
+            ax = axes[j]
+            for i, system in enumerate(SYSTEMS):
+                per = infill[system]["per_kind"]
+                vals = [100 * per[k][metric] / per[k]["n"] if k in per and per[k]["n"] else 0 for k in KINDS]
+                ax.bar([x + (i - 1.5) * width for x in range(len(KINDS))], vals, width, label=LABELS[system])
+            ax.set_xticks(range(len(KINDS)), ["expression", "statements", "function body", "argument"])
+            ax.set_ylabel(f"{metric} rate (%)")
+            ax.set_title(f"Infill {metric} by hole kind")
+            ax.grid(axis="y", alpha=0.3)
+        axes[1].legend(fontsize=8, loc="lower left")
+        fig.tight_layout()
+        fig.savefig(out / "infill_by_kind.png", dpi=110)
+        plt.close(fig)
+        names.append("infill_by_kind.png")
+
+    samples = results.get("samples")
+    if samples:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        n = samples["n"]
+        xs = range(len(SYSTEMS))
+        ax.bar([x - 0.2 for x in xs], [100 * samples[s]["parse"] / n for s in SYSTEMS], 0.4, label="parse")
+        ax.bar([x + 0.2 for x in xs], [100 * samples[s]["compile"] / n for s in SYSTEMS], 0.4, label="compile")
+        ax.set_xticks(list(xs), [LABELS[s].replace(" + ", "\n+ ").replace(", ", ",\n") for s in SYSTEMS], fontsize=8)
+        ax.set_ylabel("% of sampled functions")
+        ax.set_title("Generated functions that parse / compile")
+        ax.legend()
+        ax.grid(axis="y", alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(out / "samples_valid.png", dpi=110)
+        plt.close(fig)
+        names.append("samples_valid.png")
+    return names
+
+
+def write_report(results: dict[str, Any], path: Path, plots_dir: Path) -> None:
+    """docs/report.md (or the budget's report path) with every figure and how it was produced."""
+    plots = plot_all(results, plots_dir)
+    rel = os.path.relpath(plots_dir, path.parent)
+    b = results["budget"]
+    cmd = results["command"]
+    mach = results["machine"]
+    lines: list[str] = []
+    w = lines.append
+    w("# AST-level vs token-level generation: the comparison report\n")
+    w(
+        f"Produced by `{cmd}` on {mach}; evaluation took {results['seconds']['evaluation']:.0f} s "
+        f"(setup and training in this invocation: {results['seconds']['setup_and_training']:.0f} s; runs that "
+        "already existed were reused).  Raw numbers: `results.json` beside the plots.\n"
+    )
+    w("## Setup and fairness rule\n")
+    p = results["parameters"]
+    w(
+        f"- Same architecture (`LlamaForCausalLM`, {p['ast']:,} vs {p['tokens']:,} parameters: the BPE vocabulary "
+        "has exactly as many ids as the action vocabulary)."
+    )
+    tr = results["training"]
+    w(
+        f"- Same budget in optimizer steps x batch x sequence positions: AST {tr['ast']['step']} steps / "
+        f"{tr['ast']['tokens']:,} positions ({tr['ast']['elapsed']:.0f} s), tokens {tr['tokens']['step']} steps / "
+        f"{tr['tokens']['tokens']:,} positions ({tr['tokens']['elapsed']:.0f} s).  A position is an action for one and a "
+        "BPE token for the other; equal positions cost equal FLOPs (same model, same sequence length)."
+    )
+    w(
+        f"- Same training documents ({b['data']}), same fill-in-the-middle share (50%) and hole kinds; training "
+        f"options: `{' '.join(b['train'])}`."
+    )
+    w("")
+    if "bits_per_char" in results:
+        r = results["bits_per_char"]
+        w("## Bits per character of canonical source (held-out test documents)\n")
+        w(
+            f"{r['documents']} test documents, {r['chars']:,} canonical characters, each position scored once with at "
+            "least half a window of context.\n"
+        )
+        w("| model | positions | chars / position | bits / position | **bits / char** |")
+        w("|---|---|---|---|---|")
+        for name in ("ast", "tokens"):
+            m = r[name]
+            w(
+                f"| {name} | {m['positions']:,} | {m['chars_per_position']} | {m['bits_per_position']} | "
+                f"**{m['bits_per_char']}** |"
+            )
+        w("")
+    if "learning_curves.png" in plots:
+        w(f"![learning curves]({rel}/learning_curves.png)\n")
+        w("Validation bits per character during training (the runs' own validation documents, the same for both).\n")
+    if "infill" in results:
+        inf = results["infill"]
+        w("## Infilling held-out code\n")
+        w(
+            f"{inf['cases']} holes cut from test-split files (seeded; an equal number per kind), greedy decoding, "
+            "one hole per file, the same context window (in each model's own positions).  *Exact* = the filled "
+            "module's AST equals the original's.  Rejection resamples (temperature 0.7) a non-compiling fill up to "
+            f"{b['retries']} times.\n"
+        )
+        w("| system | kind | n | parse | compile | exact |")
+        w("|---|---|---|---|---|---|")
+        for s in SYSTEMS:
+            for k in KINDS:
+                row = inf[s]["per_kind"].get(k)
+                if row:
+                    w(
+                        f"| {LABELS[s]} | {k} | {row['n']} | {_pct(row['parse'], row['n'])} | "
+                        f"{_pct(row['compile'], row['n'])} | {_pct(row['exact'], row['n'])} |"
+                    )
+        w("")
+        w("| system | model calls / program | wall s / valid program | constraint ms / step |")
+        w("|---|---|---|---|")
+        for s in SYSTEMS:
+            m = inf[s]
+            w(
+                f"| {LABELS[s]} | {m['model_calls_per_program']} | {m['seconds_per_valid_program']} | "
+                f"{m['mask_ms_per_step'] if s in ('ast', 'tokens-grammar') else '–'} |"
+            )
+        w("")
+        if "infill_by_kind.png" in plots:
+            w(f"![infill by kind]({rel}/infill_by_kind.png)\n")
+    if "functional" in results:
+        f = results["functional"]
+        w("## Functional pass rate\n")
+        w(
+            f"{f['tasks']} held-out functions from the test split whose doctests or `test*` asserts pass on the "
+            f"original code (found in {f['find_seconds']} s), {f['holes']} holes inside them (expression, statement, "
+            "body after the docstring).  The filled module runs in a sandboxed subprocess (`python -I`, fresh temp "
+            "dir, address-space, CPU-time, file-size limits, 10 s wall clock).\n"
+        )
+        w("| system | kind | n | pass | exact |")
+        w("|---|---|---|---|---|")
+        for s in SYSTEMS:
+            for k, row in f[s]["per_kind"].items():
+                w(
+                    f"| {LABELS[s]} | {k} | {row['n']} | {_pct(row['pass'], row['n'])} | {_pct(row['exact'], row['n'])} |"
+                )
+        w("")
+    if "samples" in results:
+        sm = results["samples"]
+        w("## Generating functions from nothing\n")
+        w(
+            f"{sm['n']} samples each: {sm['what']}.  The token model's prompt is `<bos>def`; a function ends at the "
+            "first line at column 0.\n"
+        )
+        w(
+            "| system | parse | compile | mean chars | model calls / program | wall s / valid program | constraint ms / step |"
+        )
+        w("|---|---|---|---|---|---|---|")
+        for s in SYSTEMS:
+            m = sm[s]
+            w(
+                f"| {LABELS[s]} | {_pct(m['parse'], sm['n'])} | {_pct(m['compile'], sm['n'])} | {m['mean_chars']} | "
+                f"{m['model_calls_per_program']} | {m['seconds_per_valid_program']} | "
+                f"{m['mask_ms_per_step'] if s in ('ast', 'tokens-grammar') else '–'} |"
+            )
+        w("")
+        if "samples_valid.png" in plots:
+            w(f"![samples]({rel}/samples_valid.png)\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tail = results.get("discussion", "")
+    path.write_text("\n".join(lines) + ("\n" + tail if tail else "") + "\n", encoding="utf-8")
