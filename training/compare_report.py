@@ -62,8 +62,9 @@ def plot_all(results: dict[str, Any], out: Path) -> list[str]:
             ax.set_xticks(range(len(KINDS)), ["expression", "statements", "function body", "argument"])
             ax.set_ylabel(f"{metric} rate (%)")
             ax.set_title(f"Infill {metric} by hole kind")
+            ax.set_ylim(0, 105)
             ax.grid(axis="y", alpha=0.3)
-        axes[1].legend(fontsize=8, loc="lower left")
+        axes[0].legend(fontsize=8, loc="upper right", framealpha=0.9)
         fig.tight_layout()
         fig.savefig(out / "infill_by_kind.png", dpi=110)
         plt.close(fig)
@@ -86,6 +87,79 @@ def plot_all(results: dict[str, Any], out: Path) -> list[str]:
         plt.close(fig)
         names.append("samples_valid.png")
     return names
+
+
+def _verdict(label: str, ast_value: float | None, tok_value: float | None, tok_name: str, lower_wins: bool) -> str:
+    if ast_value is None or tok_value is None:
+        return f"- {label}: not measured"
+    if ast_value == tok_value:
+        return f"- {label}: AST {ast_value} = {tok_name} {tok_value} (tie)"
+    ast_wins = (ast_value < tok_value) == lower_wins
+    who = "**AST model**" if ast_wins else f"**token model ({tok_name})**"
+    return f"- {label}: AST {ast_value} vs {tok_name} {tok_value} -> {who} wins"
+
+
+def wins(results: dict[str, Any]) -> list[str]:
+    """One line per headline metric saying which model wins it (the best token decoding mode counts)."""
+    out: list[str] = []
+    if "bits_per_char" in results:
+        r = results["bits_per_char"]
+        out.append(
+            _verdict(
+                "bits per character (test)",
+                r["ast"]["bits_per_char"],
+                r["tokens"]["bits_per_char"],
+                "tokens",
+                lower_wins=True,
+            )
+        )
+    if "infill" in results:
+        inf = results["infill"]
+        for k in KINDS:
+            if k not in inf["ast"]["per_kind"]:
+                continue
+            rate = {s: inf[s]["per_kind"][k]["exact"] / max(1, inf[s]["per_kind"][k]["n"]) for s in SYSTEMS}
+            best = max(SYSTEMS[1:], key=lambda s: rate[s])
+            out.append(_verdict(f"infill exact match, {k}", round(rate["ast"], 3), round(rate[best], 3), best, False))
+        best = max(SYSTEMS[1:], key=lambda s: inf[s]["compile"])
+        out.append(
+            _verdict(
+                "infill compile rate",
+                round(inf["ast"]["compile"] / inf["cases"], 3),
+                round(inf[best]["compile"] / inf["cases"], 3),
+                best,
+                False,
+            )
+        )
+        fastest = min(SYSTEMS[1:], key=lambda s: inf[s]["seconds_per_valid_program"])
+        out.append(
+            _verdict(
+                "infill wall seconds per valid program",
+                inf["ast"]["seconds_per_valid_program"],
+                inf[fastest]["seconds_per_valid_program"],
+                fastest,
+                True,
+            )
+        )
+        fewest = min(SYSTEMS[1:], key=lambda s: inf[s]["model_calls_per_program"])
+        out.append(
+            _verdict(
+                "infill model calls per program",
+                inf["ast"]["model_calls_per_program"],
+                inf[fewest]["model_calls_per_program"],
+                fewest,
+                True,
+            )
+        )
+    if "functional" in results:
+        f = results["functional"]
+        best = max(SYSTEMS[1:], key=lambda s: f[s]["pass"])
+        out.append(_verdict("functional checks passed", f["ast"]["pass"], f[best]["pass"], best, False))
+    if "samples" in results:
+        sm = results["samples"]
+        best = max(SYSTEMS[1:], key=lambda s: sm[s]["compile"])
+        out.append(_verdict("generated functions that compile", sm["ast"]["compile"], sm[best]["compile"], best, False))
+    return out
 
 
 def write_report(results: dict[str, Any], path: Path, plots_dir: Path) -> None:
@@ -121,6 +195,17 @@ def write_report(results: dict[str, Any], path: Path, plots_dir: Path) -> None:
         f"options: `{' '.join(b['train'])}`."
     )
     w("")
+    if "grammar" in results:
+        g = results["grammar"]
+        from astgen.research import python_lark
+
+        w("## The token model's grammar constraint\n")
+        w("llguidance (Lark syntax) with `astgen/research/python_lark.py`: " + python_lark.__doc__.split("\n\n", 1)[1])
+        w(
+            f"\nOn {g['files']} canonical test-split files (up to 20,000 characters) the grammar accepts "
+            f"{_pct(g['accepted'], g['files'])}; computing one mask costs {g['mask_us_per_token']} µs per token on "
+            f"this CPU ({g['tokens']:,} tokens).\n"
+        )
     if "bits_per_char" in results:
         r = results["bits_per_char"]
         w("## Bits per character of canonical source (held-out test documents)\n")
@@ -175,10 +260,14 @@ def write_report(results: dict[str, Any], path: Path, plots_dir: Path) -> None:
         f = results["functional"]
         w("## Functional pass rate\n")
         w(
-            f"{f['tasks']} held-out functions from the test split whose doctests or `test*` asserts pass on the "
-            f"original code (found in {f['find_seconds']} s), {f['holes']} holes inside them (expression, statement, "
-            "body after the docstring).  The filled module runs in a sandboxed subprocess (`python -I`, fresh temp "
-            "dir, address-space, CPU-time, file-size limits, 10 s wall clock).\n"
+            f"{f['tasks']} held-out functions from the test split whose doctests pass on the original code and "
+            "fail when the body is replaced by `raise` (doctests only: a `test*` function's own body is its check; "
+            f"at most two per file, files in seeded random order; found in {f['find_seconds']} s).  "
+            f"{f['holes']} holes inside them (expression, statement, body after the docstring) that the doctest "
+            f"executes: {f['unexercised_dropped']} holes that a raising fill did not break were dropped.  The "
+            "filled module runs in a sandboxed subprocess (`python -s -P`, fresh environment and temp dir, "
+            "address-space 512 MiB, CPU-time, file-size and open-file limits, 10 s wall clock, process group "
+            "killed); a fill identical to the original counts as passing without a run.\n"
         )
         w("| system | kind | n | pass | exact |")
         w("|---|---|---|---|---|")
@@ -209,6 +298,9 @@ def write_report(results: dict[str, Any], path: Path, plots_dir: Path) -> None:
         w("")
         if "samples_valid.png" in plots:
             w(f"![samples]({rel}/samples_valid.png)\n")
+    w("## Who wins what (computed from the tables above)\n")
+    lines.extend(wins(results))
+    w("")
     path.parent.mkdir(parents=True, exist_ok=True)
     tail = results.get("discussion", "")
     path.write_text("\n".join(lines) + ("\n" + tail if tail else "") + "\n", encoding="utf-8")

@@ -300,6 +300,8 @@ def find_tasks(
     timeout_s: float = 10.0,
     progress: bool = False,
     require_exercised: bool = True,
+    checks: tuple[str, ...] = ("doctest", "test"),
+    per_module: int | None = None,
 ) -> list[FunctionalTask]:
     """The candidates of `docs` ((path, source) pairs, in order) whose original module passes the check.
 
@@ -307,7 +309,8 @@ def find_tasks(
     time drop out.  With `require_exercised`, a doctest task must also fail once the function's body is
     broken (`broken_source`): a doctest that never reaches the text under test (output-only examples,
     or a copy of the function the graft in `check_script` missed) would pass any infill.  Stops once
-    `limit` tasks are found."""
+    `limit` tasks are found.  `checks` keeps only those kinds of check; `per_module` caps the tasks
+    taken from one file (a single test module can otherwise supply most of a small set)."""
     tasks: list[FunctionalTask] = []
     start = time.monotonic()
     seen = 0
@@ -322,6 +325,8 @@ def find_tasks(
         for task in candidates:
             if limit is not None and len(tasks) >= limit:
                 break
+            if task.check not in checks or (per_module is not None and kept >= per_module):
+                continue
             seen += 1
             if _qualifies(task, timeout_s, require_exercised):
                 tasks.append(task)

@@ -2,10 +2,10 @@
 
 It describes the layout `ast.unparse` writes — the layout both models are trained on: one statement
 per line, 4-space indentation, single spaces around binary operators and after commas, no comments,
-no blank lines, no backslash continuations.  A context-free grammar cannot count indentation, so
+no backslash continuations, blank lines only before definitions.  A context-free grammar cannot count indentation, so
 statements are generated per nesting depth up to `max_depth` (deeper code is rejected).
 
-What it cannot express (programs it accepts that Python rejects, or the reverse), stated in the report:
+What it cannot express (programs it accepts that Python rejects, or the reverse):
 * names: whether a name is bound (`nonlocal x` needs an enclosing binding), duplicate parameters,
   `return`/`yield` outside a function, `break` outside a loop, `await` outside `async def`;
 * f-string replacement fields are not parsed (any text between the quotes);
