@@ -496,7 +496,8 @@ def compare_cmd(
     if not (root / "training" / "compare.py").is_file():
         _fail("astgen compare needs a source checkout (the training scripts live beside the package, not in it)")
     sys.path.insert(0, str(root))
-    from training.compare import BUDGETS, main as compare_main
+    from training.compare import BUDGETS
+    from training.compare import main as compare_main
 
     if budget not in BUDGETS:
         _fail(f"--budget must be one of {', '.join(sorted(BUDGETS))}, got {budget!r}")

@@ -69,7 +69,7 @@ class Budget:
     work: str  # results.json and plots
 
 
-_ARCH = ("--hidden", "192", "--intermediate", "768", "--heads", "4", "--layers", "4", "--lr", "2e-3")
+_ARCH = tuple("--hidden 192 --intermediate 768 --heads 4 --layers 4 --lr 2e-3".split())
 BUDGETS = {
     "small": Budget(
         name="small",
@@ -81,20 +81,8 @@ BUDGETS = {
         token_run="tokens",
         train=(
             *_ARCH,
-            "--batch-size",
-            "8",
-            "--seq-len",
-            "256",
-            "--warmup",
-            "20",
-            "--eval-every",
-            "40",
-            "--eval-tokens",
-            "8192",
-            "--save-every",
-            "40",
-            "--threads",
-            "2",
+            *"--batch-size 8 --seq-len 256 --warmup 20 --eval-every 40 --eval-tokens 8192".split(),
+            *"--save-every 40 --threads 2".split(),
         ),
         steps=160,
         bpc_tokens=20_000,
@@ -117,20 +105,8 @@ BUDGETS = {
         token_run="tokens",
         train=(
             *_ARCH,
-            "--batch-size",
-            "16",
-            "--seq-len",
-            "512",
-            "--warmup",
-            "100",
-            "--eval-every",
-            "100",
-            "--eval-tokens",
-            "16384",
-            "--save-every",
-            "50",
-            "--threads",
-            "2",
+            *"--batch-size 16 --seq-len 512 --warmup 100 --eval-every 100 --eval-tokens 16384".split(),
+            *"--save-every 50 --threads 2".split(),
         ),
         steps=800,
         bpc_tokens=100_000,
@@ -145,7 +121,6 @@ BUDGETS = {
     ),
 }
 MAX_HOLE = 256  # longest answer of either model, in its own units (the AST decoder's default)
-CONTEXT = 513  # training window (seq_len + <bos>) of the full budget; small uses 257
 HOLE_ROOM = 128  # as astgen.holes: room kept for the answer when choosing the context window
 SUFFIX_SHARE = 0.3
 
@@ -388,11 +363,11 @@ def eval_functional(
     systems: dict[str, list[str | None]] = {}
     systems["ast"], _ = _ast_fill(gen, cases, DecodeConfig(temperature=0.0, max_actions=MAX_HOLE, context=context))
     for mode in MODES:
-        texts, _ = _token_fill(dec, cases, mode, b.retries, context)
-        systems[f"tokens-{mode}"] = list(texts)
-    for name, texts in systems.items():
+        filled, _ = _token_fill(dec, cases, mode, b.retries, context)
+        systems[f"tokens-{mode}"] = list(filled)
+    for name, outs in systems.items():
         per_kind: dict[str, dict[str, int]] = {}
-        for c, task, t in zip(cases, owners, texts):
+        for c, task, t in zip(cases, owners, outs):
             row = per_kind.setdefault(c.kind, {"n": 0, "pass": 0, "exact": 0})
             row["n"] += 1
             if t is None or not compiles(t):

@@ -187,7 +187,8 @@ def write_report(results: dict[str, Any], path: Path, plots_dir: Path) -> None:
     w(
         f"- Same budget in optimizer steps x batch x sequence positions: AST {tr['ast']['step']} steps / "
         f"{tr['ast']['tokens']:,} positions ({tr['ast']['elapsed']:.0f} s), tokens {tr['tokens']['step']} steps / "
-        f"{tr['tokens']['tokens']:,} positions ({tr['tokens']['elapsed']:.0f} s).  A position is an action for one and a "
+        f"{tr['tokens']['tokens']:,} positions ({tr['tokens']['elapsed']:.0f} s).  "
+        "A position is an action for one and a "
         "BPE token for the other; equal positions cost equal FLOPs (same model, same sequence length)."
     )
     w(
@@ -274,7 +275,8 @@ def write_report(results: dict[str, Any], path: Path, plots_dir: Path) -> None:
         for s in SYSTEMS:
             for k, row in f[s]["per_kind"].items():
                 w(
-                    f"| {LABELS[s]} | {k} | {row['n']} | {_pct(row['pass'], row['n'])} | {_pct(row['exact'], row['n'])} |"
+                    f"| {LABELS[s]} | {k} | {row['n']} | {_pct(row['pass'], row['n'])} | "
+                    f"{_pct(row['exact'], row['n'])} |"
                 )
         w("")
     if "samples" in results:
@@ -285,7 +287,8 @@ def write_report(results: dict[str, Any], path: Path, plots_dir: Path) -> None:
             "first line at column 0.\n"
         )
         w(
-            "| system | parse | compile | mean chars | model calls / program | wall s / valid program | constraint ms / step |"
+            "| system | parse | compile | mean chars | model calls / program | wall s / valid program "
+            "| constraint ms / step |"
         )
         w("|---|---|---|---|---|---|---|")
         for s in SYSTEMS:

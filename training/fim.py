@@ -143,7 +143,7 @@ class MixedBatcher:
         off = int(doc["offset"])
         actions = self.stream[off : off + int(doc["length"])].astype(np.int64)
         suffix_share = float(rng.uniform(0.1, 0.5))
-        seq = layout(actions, holes, self.seq_len + 1, self.ids, suffix_share, with_answers=True)
+        seq = layout(actions, holes, self.seq_len + 1, self.ids, suffix_share, with_answers=True)  # type: ignore[arg-type]
         return None if seq is None else np.asarray(seq, dtype=np.int64)
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -168,7 +168,8 @@ def main(argv: list[str] | None = None) -> None:
         info = encode_token_split(tok, split, records, out)
         print(
             f"{split}: {info['n_documents']} documents, {info['total_tokens']:,} tokens, "
-            f"{info['total_chars']:,} canonical characters ({info['total_chars'] / info['total_tokens']:.2f} chars/token)",
+            f"{info['total_chars']:,} canonical characters "
+            f"({info['total_chars'] / info['total_tokens']:.2f} chars/token)",
             file=sys.stderr,
         )
 

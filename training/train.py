@@ -529,40 +529,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     fim = FimConfig(rate=args.fim_rate, max_hole=args.fim_max_hole)
     batcher: MixedBatcher
     save_model: Callable[[Path], Any]
+    common = (args.seq_len, args.batch_size, special, args.seed, fim, accelerator.process_index)
     if tokens_baseline:
         from training.token_data import load_texts, load_tokenizer
         from training.token_fim import TokenFimBatcher
 
         tokenizer_file = Path(args.data) / "tokenizer.json"
-        batcher = TokenFimBatcher(
-            train_stream,
-            train_info,
-            load_texts(args.data, "train"),
-            load_tokenizer(tokenizer_file),
-            args.seq_len,
-            args.batch_size,
-            special,
-            args.seed,
-            fim,
-            accelerator.process_index,
-        )
+        texts = load_texts(args.data, "train")
+        batcher = TokenFimBatcher(train_stream, train_info, texts, load_tokenizer(tokenizer_file), *common)
 
         def save_model(folder: Path) -> None:
             save_token_checkpoint(accelerator.unwrap_model(model), config, tokenizer_file, folder)
 
     else:
         train_spans = load_spans(args.data, "train", train_info) if args.fim_rate > 0 else None
-        batcher = MixedBatcher(
-            train_stream,
-            train_info,
-            train_spans,
-            args.seq_len,
-            args.batch_size,
-            special,
-            args.seed,
-            fim,
-            accelerator.process_index,
-        )
+        batcher = MixedBatcher(train_stream, train_info, train_spans, *common)
 
         def save_model(folder: Path) -> None:
             save_checkpoint(accelerator.unwrap_model(model), config, folder)
@@ -592,7 +573,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     n_params = sum(p.numel() for p in model.parameters())
     accelerator.print(
         f"{'resuming' if resumed else 'starting'} {run_dir} at step {start_step}/{args.steps}: "
-        f"{n_params / 1e6:.2f}M parameters, {train_info['total_tokens' if tokens_baseline else 'total_actions']:,} training tokens, "
+        f"{n_params / 1e6:.2f}M parameters, "
+        f"{train_info['total_tokens' if tokens_baseline else 'total_actions']:,} training tokens, "
         f"{tokens_per_step} tokens/step on {accelerator.num_processes} x {accelerator.device}"
     )
 

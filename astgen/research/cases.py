@@ -191,6 +191,7 @@ def cases_in_function(path: str, text: str, function: str, seed: int, kinds: Ite
     first = 1 if ast.get_docstring(func, clean=False) is not None else 0
     out: list[InfillCase] = []
     for kind in kinds:
+        options: list[tuple[ast.AST, str, int, int]]
         if kind == "body":
             options = [(func, "body", first, len(func.body))] if len(func.body) > first else []
         else:

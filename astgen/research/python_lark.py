@@ -101,9 +101,11 @@ simple_stmt: exprlist | assign | augassign | annassign | "pass" | "break" | "con
     | "yield" (" " yield_arg)?
 assign: (targets " = ")+ (exprlist | "yield" (" " yield_arg)?)
 augassign: target aug_op (exprlist | "yield" (" " yield_arg)?)
-aug_op: " += " | " -= " | " *= " | " /= " | " //= " | " %= " | " @= " | " &= " | " |= " | " ^= " | " >>= " | " <<= " | " **= "
+aug_op: " += " | " -= " | " *= " | " /= " | " //= " | " %= " | " @= "
+    | " &= " | " |= " | " ^= " | " >>= " | " <<= " | " **= "
 annassign: target ": " expr (" = " (exprlist | "yield" (" " yield_arg)?))?
-import_stmt: "import " dotted_as ("," " " dotted_as)* | "from " rel_module " import " ("*" | import_as ("," " " import_as)*)
+import_stmt: "import " dotted_as ("," " " dotted_as)*
+    | "from " rel_module " import " ("*" | import_as ("," " " import_as)*)
 dotted_as: dotted (" as " NAME)?
 import_as: NAME (" as " NAME)?
 dotted: NAME ("." NAME)*
