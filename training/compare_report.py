@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["plot_all", "write_report"]
+__all__ = ["main", "plot_all", "wins", "write_report"]
 
 SYSTEMS = ("ast", "tokens-free", "tokens-grammar", "tokens-rejection")
 LABELS = {
@@ -307,3 +307,23 @@ def write_report(results: dict[str, Any], path: Path, plots_dir: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tail = results.get("discussion", "")
     path.write_text("\n".join(lines) + ("\n" + tail if tail else "") + "\n", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Render the report again from a results.json (e.g. after editing the notes), without evaluating."""
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("--results", type=Path, default=Path("docs/report/results.json"))
+    ap.add_argument("--report", type=Path, default=Path("docs/report.md"))
+    args = ap.parse_args(argv)
+    results = json.loads(args.results.read_text(encoding="utf-8"))
+    notes = args.report.with_name("report_notes.md")
+    if notes.is_file():
+        results["discussion"] = notes.read_text(encoding="utf-8")
+    write_report(results, args.report, args.results.parent)
+
+
+if __name__ == "__main__":
+    main()
