@@ -121,6 +121,13 @@ BUDGETS = {
     ),
 }
 MAX_HOLE = 256  # longest answer of either model, in its own units (the AST decoder's default)
+
+
+def max_hole(context: int) -> int:
+    """The longest answer for a context window: MAX_HOLE, or half the window of a short-window budget."""
+    return min(MAX_HOLE, context // 2)
+
+
 HOLE_ROOM = 128  # as astgen.holes: room kept for the answer when choosing the context window
 SUFFIX_SHARE = 0.3
 
@@ -237,7 +244,7 @@ def _infill_prompt(dec: TokenDecoder, c: InfillCase, context: int) -> list[int]:
     cfg = dec.config
     p, s = dec.encode(c.prefix), dec.encode(c.suffix) + [0]
     ctx = [*p, cfg.hole_id, *s]
-    room = context - 3 - min(MAX_HOLE, HOLE_ROOM)
+    room = context - 3 - min(max_hole(context), HOLE_ROOM)
     window = choose_window(len(ctx), len(p), len(p), room, SUFFIX_SHARE)
     ws, we = window if window is not None else (len(p), len(p) + 1)
     return [cfg.bos_id, *ctx[ws:we], cfg.sep_id]
@@ -258,7 +265,7 @@ def _token_fill(
     prompts = [_infill_prompt(dec, c, context) for c in cases]
     grammars = [_start_rule(c) for c in cases] if mode == "grammar" else None
     sep = dec.config.sep_id
-    ids = dec.generate(prompts, MAX_HOLE, sep, temperature=0.0, grammars=grammars)
+    ids = dec.generate(prompts, max_hole(context), sep, temperature=0.0, grammars=grammars)
     texts = [c.filled_text(dec.decode(x)) for c, x in zip(cases, ids)]
     attempts = len(cases)
     if mode == "rejection":
@@ -267,7 +274,7 @@ def _token_fill(
             if not bad:
                 break
             attempts += len(bad)
-            again = dec.generate([prompts[i] for i in bad], MAX_HOLE, sep, temperature=0.7, seed=attempt)
+            again = dec.generate([prompts[i] for i in bad], max_hole(context), sep, temperature=0.7, seed=attempt)
             for i, x in zip(bad, again):
                 texts[i] = cases[i].filled_text(dec.decode(x))
     s1 = asdict(dec.stats)
@@ -314,7 +321,7 @@ def eval_infill(
     cases = sample_cases(docs, b.infill_per_kind, seed=0)
     log(f"infill: {len(cases)} cases")
     out: dict[str, Any] = {"cases": len(cases)}
-    texts, cost = _ast_fill(gen, cases, DecodeConfig(temperature=0.0, max_actions=MAX_HOLE, context=context))
+    texts, cost = _ast_fill(gen, cases, DecodeConfig(temperature=0.0, max_actions=max_hole(context), context=context))
     out["ast"] = _score(cases, texts, cost)
     log(f"infill ast: {out['ast']['compile']}/{len(cases)} compile")
     for mode in MODES:
@@ -361,7 +368,9 @@ def eval_functional(
         "find_seconds": round(found_seconds, 1),
     }
     systems: dict[str, list[str | None]] = {}
-    systems["ast"], _ = _ast_fill(gen, cases, DecodeConfig(temperature=0.0, max_actions=MAX_HOLE, context=context))
+    systems["ast"], _ = _ast_fill(
+        gen, cases, DecodeConfig(temperature=0.0, max_actions=max_hole(context), context=context)
+    )
     for mode in MODES:
         filled, _ = _token_fill(dec, cases, mode, b.retries, context)
         systems[f"tokens-{mode}"] = list(filled)
