@@ -171,6 +171,7 @@ class TokenDecoder:
         out: list[list[int]] = [[] for _ in range(b)]
         done = [False] * b
         bits = torch.arange(32, dtype=torch.int32)
+        constrained = any(m is not None for m in matchers)
         with torch.no_grad():
             hidden = inner(
                 input_ids=ids, attention_mask=attn, position_ids=positions, use_cache=True, **{cache_kw: cache}
@@ -189,7 +190,7 @@ class TokenDecoder:
                     logits[:, 0] = float("-inf")
                 if end_id != self.config.sep_id:
                     logits[:, self.config.sep_id] = float("-inf")
-                if any(m is not None for m in matchers):
+                if constrained:
                     t_mask = time.perf_counter()
                     logits = self._apply_masks(logits, matchers, live, end_id, bits, vocab)
                     self.stats.mask_seconds += time.perf_counter() - t_mask
@@ -212,7 +213,8 @@ class TokenDecoder:
                         done[r] = True  # cannot happen under the mask; ends the row defensively
                     if stop is not None and stop(out[r]):
                         done[r] = True
-                self.stats.mask_seconds += time.perf_counter() - t_mask if any(matchers) else 0.0
+                if constrained:  # consuming the sampled tokens is part of the grammar's cost
+                    self.stats.mask_seconds += time.perf_counter() - t_mask
                 if all(done):
                     break
                 step_ids = choice.unsqueeze(1).to(device)
