@@ -86,6 +86,11 @@ class DecodeStats:
     mask_seconds: float = 0.0  # time spent on the grammar: masks, hole rules and matcher advances
     per_call_rows: list[int] = field(default_factory=list)
 
+    @property
+    def row_calls(self) -> int:
+        """Model calls counted per row: the sum over calls of the rows each one ran."""
+        return sum(self.per_call_rows)
+
 
 def sample_from_logits(
     logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None

@@ -155,6 +155,14 @@ class Generator:
         filename = kw.pop("filename", "<source>")
         return self.infill_batch([source], filenames=[filename], **kw)[0]
 
+    def function_program(self, prompt_source: str = "") -> HoledProgram:
+        """`prompt_source` plus one hole after it that must become a top-level function definition."""
+        vocab = self.codec.vocab
+        first = tuple(vocab.ctor_id(c) for c in vocab.constructors if c.split("-")[0] in _FUNCTION_CTOR_BASES)
+        return holed_program(
+            self.codec, prompt_source, self.config.hole_id, "<prompt>", append_hole=first, mark_ellipsis=False
+        )
+
     def generate(
         self,
         prompt_source: str = "",
@@ -166,12 +174,8 @@ class Generator:
         retries: int = 3,
     ) -> list[str]:
         """`n` new top-level functions that could follow `prompt_source` (each returned alone)."""
-        vocab = self.codec.vocab
-        first = tuple(vocab.ctor_id(c) for c in vocab.constructors if c.split("-")[0] in _FUNCTION_CTOR_BASES)
         cfg = self._config(temperature=temperature, top_p=top_p, seed=seed, max_actions=max_actions)
-        program = holed_program(
-            self.codec, prompt_source, self.config.hole_id, "<prompt>", append_hole=first, mark_ellipsis=False
-        )
+        program = self.function_program(prompt_source)
         trees = self._complete([program] * n, cfg, ["<generated>"] * n, retries)
         return [unparse(t.body[-1]) for t in trees]
 

@@ -19,11 +19,11 @@ from astgen.decoding import DecodeConfig, HoleTask
 from astgen.errors import GrammarError, NoHoleError
 from astgen.infill_layout import Hole, choose_window
 
-__all__ = ["HoledProgram", "holed_program", "program_from_spans"]
+__all__ = ["HOLE_ROOM", "SUFFIX_SHARE", "HoledProgram", "holed_program", "program_from_spans"]
 
 # the model window left for context when a hole may grow long (the rest is the hole itself)
-_HOLE_ROOM = 128
-_SUFFIX_SHARE = 0.3
+HOLE_ROOM = 128
+SUFFIX_SHARE = 0.3
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,8 @@ class HoledProgram:
         """The decoding task of hole k, given the actions of holes 0..k-1."""
         ctx = self.filled(answers[:k])
         pos = [i for i, t in enumerate(ctx) if t == self.hole_id][0]
-        room = cfg.context - 3 - min(cfg.max_actions, _HOLE_ROOM)
-        window = choose_window(len(ctx), pos, pos, room, _SUFFIX_SHARE)
+        room = cfg.context - 3 - min(cfg.max_actions, HOLE_ROOM)
+        window = choose_window(len(ctx), pos, pos, room, SUFFIX_SHARE)
         if window is None:  # cannot happen: one position always fits a positive room
             raise ValueError(f"context {cfg.context} leaves no room for the code around a hole")
         ws, we = window

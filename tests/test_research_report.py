@@ -75,12 +75,12 @@ def _results() -> dict[str, Any]:
             },
         },
         "seconds": {"setup_and_training": 1.0, "evaluation": 2.0},
-        "discussion": "## Notes\n\nhand-written\n",
     }
 
 
 def test_report_has_every_section_and_plot(tmp_path: Path) -> None:
     report = tmp_path / "report.md"
+    (tmp_path / "report_notes.md").write_text("## Notes\n\nhand-written\n", encoding="utf-8")
     write_report(_results(), report, tmp_path / "plots")
     text = report.read_text(encoding="utf-8")
     for heading in (

@@ -24,6 +24,7 @@ import json
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -35,11 +36,11 @@ from astgen.baseline import load_token_checkpoint
 from astgen.codec import default_codec, unparse
 from astgen.compiled_default import default_compiled
 from astgen.decoding import DecodeConfig
-from astgen.generator import _FUNCTION_CTOR_BASES, Generator
-from astgen.holes import holed_program
+from astgen.generator import Generator
+from astgen.holes import HOLE_ROOM, SUFFIX_SHARE, holed_program
 from astgen.infill_layout import choose_window
 from astgen.model import load_checkpoint
-from astgen.research.cases import InfillCase, cases_in_function, compiles, exact_match, parses, sample_cases
+from astgen.research.cases import InfillCase, cases_in_function, compiles, parses, sample_cases
 from astgen.research.token_decoding import MODES, TokenDecoder, top_level_end
 
 __all__ = ["BUDGETS", "Budget", "main"]
@@ -128,10 +129,6 @@ def max_hole(context: int) -> int:
     return min(MAX_HOLE, context // 2)
 
 
-HOLE_ROOM = 128  # as astgen.holes: room kept for the answer when choosing the context window
-SUFFIX_SHARE = 0.3
-
-
 def log(msg: str) -> None:
     print(f"[compare {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
@@ -207,6 +204,36 @@ def eval_bpc(b: Budget, gen: Generator, dec: TokenDecoder, seq_len: int) -> dict
     return out
 
 
+# ----------------------------------------------------------------------------- cost accounting
+
+_COUNTERS = ("row_calls", "mask_seconds", "steps", "dead_ends")
+
+
+def _counters(stats: Any) -> dict[str, float]:
+    """The counters of a DecodeStats or TokenDecodeStats that a cost is the difference of."""
+    return {k: getattr(stats, k) for k in _COUNTERS if hasattr(stats, k)}
+
+
+def _cost(stats: Any, before: dict[str, float], t0: float, **extra: Any) -> dict[str, Any]:
+    """Seconds since t0 and each counter's growth since `before`, plus `extra`."""
+    now = _counters(stats)
+    return {"seconds": time.perf_counter() - t0, **{k: now[k] - before[k] for k in before}, **extra}
+
+
+def _resample(texts: list[str], again: Callable[[list[int], int], list[str]], retries: int) -> int:
+    """Replace the texts that do not compile by `again(indices, attempt)`, up to `retries` rounds;
+    returns how many decodes were made in all."""
+    attempts = len(texts)
+    for attempt in range(1, retries + 1):
+        bad = [i for i, t in enumerate(texts) if not compiles(t)]
+        if not bad:
+            break
+        attempts += len(bad)
+        for i, t in zip(bad, again(bad, attempt)):
+            texts[i] = t
+    return attempts
+
+
 # ----------------------------------------------------------------------------- infilling
 
 
@@ -223,20 +250,12 @@ def _ast_fill(gen: Generator, cases: list[InfillCase], cfg: DecodeConfig) -> tup
             index.append(i)
         except Exception as e:  # reported, not hidden: a case the AST model cannot take
             log(f"AST model cannot encode a case of {c.path}: {type(e).__name__}: {str(e)[:120]}")
-    rows_before = sum(gen.stats.per_call_rows)
-    mask0, steps0 = gen.stats.mask_seconds, gen.stats.steps
-    t0 = time.perf_counter()
+    before, t0 = _counters(gen.stats), time.perf_counter()
     answers = gen.fill(programs, cfg)
-    seconds = time.perf_counter() - t0
+    cost = _cost(gen.stats, before, t0)
     out: list[str | None] = [None] * len(cases)
     for i, p, ans in zip(index, programs, answers):
         out[i] = codec.decode(p.filled(ans))
-    cost = {
-        "seconds": seconds,
-        "row_calls": sum(gen.stats.per_call_rows) - rows_before,
-        "mask_seconds": gen.stats.mask_seconds - mask0,
-        "steps": gen.stats.steps - steps0,
-    }
     return out, cost
 
 
@@ -260,33 +279,19 @@ def _token_fill(
     dec: TokenDecoder, cases: list[InfillCase], mode: str, retries: int, context: int
 ) -> tuple[list[str], dict[str, Any]]:
     """Filled module text per case with one decoding mode."""
-    s0 = asdict(dec.stats)
-    t0 = time.perf_counter()
+    before, t0 = _counters(dec.stats), time.perf_counter()
     prompts = [_infill_prompt(dec, c, context) for c in cases]
     grammars = [_start_rule(c) for c in cases] if mode == "grammar" else None
     sep = dec.config.sep_id
     ids = dec.generate(prompts, max_hole(context), sep, temperature=0.0, grammars=grammars)
     texts = [c.filled_text(dec.decode(x)) for c, x in zip(cases, ids)]
-    attempts = len(cases)
-    if mode == "rejection":
-        for attempt in range(1, retries + 1):
-            bad = [i for i, t in enumerate(texts) if not compiles(t)]
-            if not bad:
-                break
-            attempts += len(bad)
-            again = dec.generate([prompts[i] for i in bad], max_hole(context), sep, temperature=0.7, seed=attempt)
-            for i, x in zip(bad, again):
-                texts[i] = cases[i].filled_text(dec.decode(x))
-    s1 = asdict(dec.stats)
-    cost = {
-        "seconds": time.perf_counter() - t0,
-        "row_calls": s1["row_calls"] - s0["row_calls"],
-        "mask_seconds": s1["mask_seconds"] - s0["mask_seconds"],
-        "steps": s1["steps"] - s0["steps"],
-        "attempts": attempts,
-        "dead_ends": s1["dead_ends"] - s0["dead_ends"],
-    }
-    return texts, cost
+
+    def again(bad: list[int], attempt: int) -> list[str]:
+        ids = dec.generate([prompts[i] for i in bad], max_hole(context), sep, temperature=0.7, seed=attempt)
+        return [cases[i].filled_text(dec.decode(x)) for i, x in zip(bad, ids)]
+
+    attempts = _resample(texts, again, retries) if mode == "rejection" else len(cases)
+    return texts, _cost(dec.stats, before, t0, attempts=attempts)
 
 
 def _score(cases: list[InfillCase], texts: list[str | None], cost: dict[str, Any]) -> dict[str, Any]:
@@ -298,9 +303,9 @@ def _score(cases: list[InfillCase], texts: list[str | None], cost: dict[str, Any
         if t is None:
             continue
         ok = compiles(t, c.path)
-        row["parse"] += int(parses(t))
+        row["parse"] += int(ok or parses(t))  # what compiles parses
         row["compile"] += int(ok)
-        row["exact"] += int(exact_match(c.original, t))
+        row["exact"] += int(c.matches(t))
         valid += int(ok)
     n = len(cases)
     return {
@@ -381,7 +386,7 @@ def eval_functional(
             row["n"] += 1
             if t is None or not compiles(t):
                 continue
-            same = exact_match(c.original, t)
+            same = c.matches(t)
             row["exact"] += int(same)
             row["pass"] += int(same or run_check(task, t).passed)  # the original passes (checked when found)
         out[name] = {"per_kind": per_kind, "pass": sum(r["pass"] for r in per_kind.values())}
@@ -395,20 +400,11 @@ def eval_functional(
 def eval_samples(b: Budget, gen: Generator, dec: TokenDecoder) -> dict[str, Any]:
     n = b.samples
     out: dict[str, Any] = {"n": n, "what": "one top-level function from an empty file; temperature 0.8, top-p 0.95"}
-    vocab = gen.codec.vocab
-    first = tuple(vocab.ctor_id(c) for c in vocab.constructors if c.split("-")[0] in _FUNCTION_CTOR_BASES)
-    program = holed_program(gen.codec, "", gen.config.hole_id, "<prompt>", append_hole=first, mark_ellipsis=False)
-    rows0, mask0, steps0 = sum(gen.stats.per_call_rows), gen.stats.mask_seconds, gen.stats.steps
-    t0 = time.perf_counter()
+    program = gen.function_program("")
+    before, t0 = _counters(gen.stats), time.perf_counter()
     answers = gen.fill([program] * n, DecodeConfig(temperature=0.8, top_p=0.95, seed=0, max_actions=384))
-    seconds = time.perf_counter() - t0
+    cost = _cost(gen.stats, before, t0)
     texts = [unparse(gen.codec.decode_tree(program.filled(a))) for a in answers]
-    cost = {
-        "seconds": seconds,
-        "row_calls": sum(gen.stats.per_call_rows) - rows0,
-        "mask_seconds": gen.stats.mask_seconds - mask0,
-        "steps": gen.stats.steps - steps0,
-    }
     out["ast"] = _sample_score(texts, cost)
     out["ast"]["example"] = texts[0][:600]
     bos = dec.config.bos_id
@@ -419,37 +415,20 @@ def eval_samples(b: Budget, gen: Generator, dec: TokenDecoder) -> dict[str, Any]
         text = "def" + dec.decode(tokens)
         return top_level_end(text) < len(text)
 
+    def again(bad: list[int], attempt: int) -> list[str]:
+        ids = dec.generate([prompt] * len(bad), 384, 0, temperature=0.8, top_p=0.95, seed=1000 * attempt, stop=stop)
+        return [_cut_function("def" + dec.decode(x)) for x in ids]
+
     for mode in MODES:
-        s0 = asdict(dec.stats)
-        t0 = time.perf_counter()
+        before, t0 = _counters(dec.stats), time.perf_counter()
         grammars = ["funcdef_0"] * n if mode == "grammar" else None
         forced = [head] * n if mode == "grammar" else None
         ids = dec.generate(
             [prompt] * n, 384, 0, temperature=0.8, top_p=0.95, seed=0, grammars=grammars, forced=forced, stop=stop
         )
         funcs = [_cut_function("def" + dec.decode(x)) for x in ids]
-        attempts = n
-        if mode == "rejection":
-            for attempt in range(1, b.retries + 1):
-                bad = [i for i, t in enumerate(funcs) if not compiles(t)]
-                if not bad:
-                    break
-                attempts += len(bad)
-                again = dec.generate(
-                    [prompt] * len(bad), 384, 0, temperature=0.8, top_p=0.95, seed=1000 * attempt, stop=stop
-                )
-                for i, x in zip(bad, again):
-                    funcs[i] = _cut_function("def" + dec.decode(x))
-        s1 = asdict(dec.stats)
-        cost = {
-            "seconds": time.perf_counter() - t0,
-            "row_calls": s1["row_calls"] - s0["row_calls"],
-            "mask_seconds": s1["mask_seconds"] - s0["mask_seconds"],
-            "steps": s1["steps"] - s0["steps"],
-            "attempts": attempts,
-            "dead_ends": s1["dead_ends"] - s0["dead_ends"],
-        }
-        out[f"tokens-{mode}"] = _sample_score(funcs, cost)
+        attempts = _resample(funcs, again, b.retries) if mode == "rejection" else n
+        out[f"tokens-{mode}"] = _sample_score(funcs, _cost(dec.stats, before, t0, attempts=attempts))
         out[f"tokens-{mode}"]["example"] = funcs[0][:600]
         log(f"samples tokens-{mode}: {out[f'tokens-{mode}']['compile']}/{n} compile")
     return out
@@ -489,7 +468,7 @@ def eval_grammar_coverage(dec: TokenDecoder, docs: list[tuple[str, str]], n: int
         if len(text) > 20_000:
             continue
         tried += 1
-        m = dec._matcher("module")
+        m = dec.matcher("module")
         ok = True
         for t in dec.encode(text):
             t0 = time.perf_counter()
@@ -604,10 +583,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     work.mkdir(parents=True, exist_ok=True)
     (work / "results.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     from training.compare_report import write_report
-
-    notes = Path(args.report or b.report).with_name("report_notes.md")
-    if notes.is_file():  # the hand-written reading of the figures, kept beside the generated report
-        results["discussion"] = notes.read_text(encoding="utf-8")
 
     report = Path(args.report or b.report)
     write_report(results, report, work)

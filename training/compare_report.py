@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from astgen.research.cases import CASE_KINDS
+
 __all__ = ["main", "plot_all", "wins", "write_report"]
 
 SYSTEMS = ("ast", "tokens-free", "tokens-grammar", "tokens-rejection")
@@ -15,7 +17,8 @@ LABELS = {
     "tokens-grammar": "tokens + llguidance grammar",
     "tokens-rejection": "tokens + compile-and-resample",
 }
-KINDS = ("expr", "stmt", "body", "arg")
+KINDS = CASE_KINDS
+NOTES = "report_notes.md"
 
 
 def _pct(a: int, n: int) -> str:
@@ -163,7 +166,8 @@ def wins(results: dict[str, Any]) -> list[str]:
 
 
 def write_report(results: dict[str, Any], path: Path, plots_dir: Path) -> None:
-    """docs/report.md (or the budget's report path) with every figure and how it was produced."""
+    """docs/report.md (or the budget's report path) with every figure and how it was produced; the
+    hand-written `report_notes.md` beside it, if there is one, is appended."""
     plots = plot_all(results, plots_dir)
     rel = os.path.relpath(plots_dir, path.parent)
     b = results["budget"]
@@ -304,9 +308,11 @@ def write_report(results: dict[str, Any], path: Path, plots_dir: Path) -> None:
     w("## Who wins what (computed from the tables above)\n")
     lines.extend(wins(results))
     w("")
+    notes = path.with_name(NOTES)  # the hand-written reading of the figures, kept beside the report
+    if notes.is_file():
+        lines.append(notes.read_text(encoding="utf-8").rstrip("\n"))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tail = results.get("discussion", "")
-    path.write_text("\n".join(lines) + ("\n" + tail if tail else "") + "\n", encoding="utf-8")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -319,9 +325,6 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--report", type=Path, default=Path("docs/report.md"))
     args = ap.parse_args(argv)
     results = json.loads(args.results.read_text(encoding="utf-8"))
-    notes = args.report.with_name("report_notes.md")
-    if notes.is_file():
-        results["discussion"] = notes.read_text(encoding="utf-8")
     write_report(results, args.report, args.results.parent)
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from astgen.infill_layout import Hole, layout
-from training.fim import ARG, BODY, EXPR, STMT, FimConfig, MixedBatcher
+from training.fim import BODY, EXPR, STMT, FimConfig, MixedBatcher
 
 __all__ = ["TextSpans", "TokenFimBatcher", "text_spans"]
 
@@ -152,7 +152,3 @@ class TokenFimBatcher(MixedBatcher):
         suffix_share = float(rng.uniform(0.1, 0.5))
         seq = layout([*p, *m, *x], [Hole(len(p), len(p) + len(m), "expr")], self.seq_len + 1, self.ids, suffix_share)
         return None if seq is None else np.asarray(seq, dtype=np.int64)
-
-
-# kinds re-exported for callers that draw evaluation holes by kind
-KINDS = {"expr": EXPR, "stmt": STMT, "body": BODY, "arg": ARG}

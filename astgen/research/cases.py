@@ -15,6 +15,7 @@ import ast
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -56,6 +57,15 @@ class InfillCase:
     def filled_text(self, middle: str) -> str:
         return self.prefix + middle + self.suffix
 
+    @cached_property
+    def original_dump(self) -> str | None:
+        return _tree_dump(self.original)
+
+    def matches(self, filled: str) -> bool:
+        """`exact_match(self.original, filled)`, parsing the original once per case, not per system."""
+        dump = _tree_dump(filled)
+        return dump is not None and dump == self.original_dump
+
 
 def parses(source: str) -> bool:
     try:
@@ -77,14 +87,19 @@ def compiles(source: str, filename: str = "<infill>") -> bool:
         return False
 
 
-def exact_match(original: str, filled: str) -> bool:
-    """The filled module has exactly the original module's syntax tree."""
+def _tree_dump(source: str) -> str | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return ast.dump(ast.parse(filled)) == ast.dump(ast.parse(original))
+            return ast.dump(ast.parse(source))
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return False
+        return None
+
+
+def exact_match(original: str, filled: str) -> bool:
+    """The filled module has exactly the original module's syntax tree."""
+    dump = _tree_dump(filled)
+    return dump is not None and dump == _tree_dump(original)
 
 
 def _marker_expr() -> ast.Name:

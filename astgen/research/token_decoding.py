@@ -76,7 +76,8 @@ class TokenDecoder:
         return str(self.tokenizer.decode([i for i in ids if i < self.config.n_actions and i != 0]))
 
     # ------------------------------------------------------------------ grammar
-    def _matcher(self, start: str) -> Any:
+    def matcher(self, start: str) -> Any:
+        """A fresh llguidance matcher for the grammar whose start rule is `start` (grammars are cached)."""
         import llguidance
         import llguidance.hf
         from transformers import PreTrainedTokenizerFast
@@ -145,7 +146,7 @@ class TokenDecoder:
         b = len(prompts)
         vocab = self.config.vocab_size
         t_mask = time.perf_counter()
-        matchers = [self._matcher(g) if g is not None else None for g in grammars]
+        matchers = [self.matcher(g) if g is not None else None for g in grammars]
         for m, toks in zip(matchers, forced):
             if m is not None:
                 for t in toks:
