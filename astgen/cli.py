@@ -8,12 +8,16 @@ import multiprocessing as mp
 import sys
 import time
 from collections import Counter
+from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from astgen.errors import AstgenError
+
+if TYPE_CHECKING:
+    from astgen.refactor import Operation, SamplingConfig
 
 __all__ = ["app", "main"]
 
@@ -40,18 +44,6 @@ def _read_input(path: str) -> tuple[str, str]:
     return read_source(p), str(p)
 
 
-def _expand(paths: list[Path]) -> list[Path]:
-    out: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            out.extend(sorted(p.rglob("*.py")))
-        elif p.exists():
-            out.append(p)
-        else:
-            raise AstgenError(f"{p}: no such file or directory")
-    return out
-
-
 def _init_worker() -> None:
     import torch
 
@@ -76,13 +68,12 @@ def roundtrip(
     """Check decode(encode(f)) == f (ast.dump) for every file ast.parse accepts; report actions per character."""
     from tqdm import tqdm
 
-    from astgen.corpus import stdlib_files
+    from astgen.corpus import python_files, stdlib_files
     from astgen.roundtrip import RoundtripResult
 
-    try:
-        files = _expand(paths) if paths else stdlib_files()
-    except AstgenError as e:
-        _fail(str(e))
+    files, missing = python_files(paths) if paths else (stdlib_files(), [])
+    if missing:
+        _fail(f"{missing[0]}: no such file or directory")
     files = files[:: max(1, limit)]
     t0 = time.time()
     results: list[RoundtripResult] = []
@@ -145,11 +136,10 @@ def _sample_chunk(args: tuple[int, int, int, int, str]) -> dict[str, object]:
         stats["tree_sitter_exempt"] += v.tree_sitter_gap is not None
         if v.parses:
             import ast
-            import warnings
 
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                nodes += sum(1 for _ in ast.walk(ast.parse(src)))
+            from astgen.codec.source import quiet_parse
+
+            nodes += sum(1 for _ in ast.walk(quiet_parse(src)))
         if v.error:
             kind = v.error.split(":", 1)[0]
             if sum(f.startswith(kind) for f in failures) < 2:
@@ -296,29 +286,10 @@ def _generator(checkpoint: Path | None):  # type: ignore[no-untyped-def]
     return load(checkpoint)
 
 
-_WORKER: dict[str, object] = {}
-
-
-def _refactor_worker_init(checkpoint: Path | None) -> None:
-    import torch
-
-    torch.set_num_threads(1)
-    from astgen.generator import load
-
-    _WORKER["gen"] = load(checkpoint)
-
-
-def _refactor_worker(job: tuple[Path, object, dict[str, object]]) -> object:
-    from astgen.refactor import process_file
-
-    path, op, decode = job
-    return process_file(_WORKER["gen"], path, op, decode)  # type: ignore[arg-type]
-
-
 def _refactor(
     paths: list[str],
-    op: object,
-    decode: dict[str, object],
+    op: Operation,
+    sampling: SamplingConfig,
     in_place: bool,
     check: bool,
     print_: bool,
@@ -326,67 +297,14 @@ def _refactor(
     checkpoint: Path | None,
 ) -> None:
     """Apply `op` to files and folders: diff (default), --print, --in-place or --check."""
-    from tqdm import tqdm
-
-    from astgen.refactor import FileResult, apply_operation, expand_paths, unified_diff, write_atomic
+    from astgen.refactor.runner import run_files
 
     if sum((in_place, check, print_)) > 1:
         _fail("choose at most one of --in-place, --check and --print")
-    if paths == ["-"]:
-        from astgen.splice import parse_file_bytes
-
-        data = sys.stdin.buffer.read()
-        parse_file_bytes(data, "<stdin>")
-        new = apply_operation(_generator(checkpoint), data, op, "<stdin>", decode)  # type: ignore[arg-type]
-        sys.stdout.buffer.write(new)
-        return
-    files, results = expand_paths(paths)
-    jobs = max(1, min(jobs, len(files)))
-    bar = tqdm(total=len(files), desc="astgen", unit="file", disable=len(files) < 2, file=sys.stderr)
-    if jobs == 1:
-        gen = _generator(checkpoint) if files else None
-        from astgen.refactor import process_file
-
-        for path in files:
-            results.append(process_file(gen, path, op, decode))  # type: ignore[arg-type]
-            bar.update()
-    else:
-        ctx = mp.get_context("spawn")
-        with ctx.Pool(jobs, initializer=_refactor_worker_init, initargs=(checkpoint,)) as pool:
-            for r in pool.imap(_refactor_worker, [(p, op, decode) for p in files]):
-                results.append(r)  # type: ignore[arg-type]
-                bar.update()
-    bar.close()
-    errors = changed = 0
-    for r in results:
-        if not isinstance(r, FileResult):  # pragma: no cover - workers return FileResult only
-            continue
-        if r.status == "error":
-            errors += 1
-            typer.echo(f"astgen: error: {r.message}", err=True)
-            continue
-        if r.status != "changed" or r.new is None or r.original is None:
-            continue
-        changed += 1
-        if in_place:
-            try:
-                write_atomic(Path(r.path), r.original, r.new)
-            except AstgenError as e:
-                errors += 1
-                typer.echo(f"astgen: error: {e}", err=True)
-                continue
-            typer.echo(f"rewrote {r.path}", err=True)
-        elif print_:
-            sys.stdout.buffer.write(r.new)
-            sys.stdout.flush()
-        else:
-            typer.echo(unified_diff(r), nl=False)
-    if check and changed:
-        typer.echo(f"{changed} file(s) would change", err=True)
-    if errors:
-        raise typer.Exit(2)
-    if check and changed:
-        raise typer.Exit(1)
+    output = "in-place" if in_place else "check" if check else "print" if print_ else "diff"
+    code = run_files(paths, op, sampling, output, jobs, partial(_generator, checkpoint))
+    if code:
+        raise typer.Exit(code)
 
 
 InPlaceOpt = Annotated[bool, typer.Option("--in-place", help="Write the changes (atomically; permissions kept).")]
@@ -413,10 +331,10 @@ def infill_cmd(
     checkpoint: CheckpointOpt = None,
 ) -> None:
     """Fill every `...` hole; every other byte of the file is kept.  Default: print a unified diff."""
-    from astgen.refactor import Operation
+    from astgen.refactor import Operation, SamplingConfig
 
-    decode: dict[str, object] = {"temperature": temperature, "top_p": top_p, "seed": seed, "max_actions": max_actions}
-    _refactor(paths, Operation("infill"), decode, in_place, check, print_, jobs, checkpoint)
+    sampling = SamplingConfig(temperature, top_p, seed, max_actions)
+    _refactor(paths, Operation("infill"), sampling, in_place, check, print_, jobs, checkpoint)
 
 
 @app.command("rewrite")
@@ -437,13 +355,13 @@ def rewrite_cmd(
     checkpoint: CheckpointOpt = None,
 ) -> None:
     """Regenerate a function body (--function) or the node covering a span (--span); the rest is kept."""
-    from astgen.refactor import Operation, parse_span
+    from astgen.refactor import Operation, SamplingConfig, parse_span
 
     if (function is None) == (span is None):
         _fail("give exactly one of --function NAME and --span L:C-L:C")
     op = Operation("function", function=function) if function else Operation("span", span=parse_span(span or ""))
-    decode: dict[str, object] = {"temperature": temperature, "top_p": top_p, "seed": seed, "max_actions": max_actions}
-    _refactor(paths, op, decode, in_place, check, print_, jobs, checkpoint)
+    sampling = SamplingConfig(temperature, top_p, seed, max_actions)
+    _refactor(paths, op, sampling, in_place, check, print_, jobs, checkpoint)
 
 
 @app.command("generate")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from astgen.codec import load_pieces
 from astgen.grammar import load as load_grammar
 from astgen.grammar.compiled import CompiledGrammar, compile_grammar
+from astgen.grammar.pieces import load_pieces
 
 __all__ = ["default_compiled"]
 

@@ -1,13 +1,29 @@
-"""The corpus: the running interpreter's standard library (and, later, pure-Python
-sources of installed packages).  Files are listed deterministically."""
+"""Which Python files: the running interpreter's standard library (the corpus), or the files and
+folders a user names.  Files are listed deterministically."""
 
 from __future__ import annotations
 
 import os
 import sysconfig
+from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["stdlib_files"]
+__all__ = ["python_files", "stdlib_files"]
+
+
+def python_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
+    """The files named (folders walked for *.py, each folder's files sorted), and the paths that do not exist."""
+    files: list[Path] = []
+    missing: list[str] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            files.extend(sorted(q for q in p.rglob("*.py") if q.is_file()))
+        elif p.is_file():
+            files.append(p)
+        else:
+            missing.append(str(raw))
+    return files, missing
 
 
 def stdlib_files(include_site_packages: bool = False) -> list[Path]:

@@ -2,7 +2,7 @@
 
 One call fills one hole in each of B programs.  Each row starts from a matcher replayed over the
 actions before its hole (`Matcher.replayed`) and from a model context laid out as in training
-(`astgen.infill_layout`): `<bos> window-with-<hole>s <sep>`.  Every step each row takes one action:
+(`astgen.codec.holes`): `<bos> window-with-<hole>s <sep>`.  Every step each row takes one action:
 
 * if the grammar (plus the hole's end rules) allows exactly one action, the row takes it without
   the model — a *forced* action;
@@ -22,14 +22,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-from astgen.codec.actions import STOP
+from astgen.codec.holes import LIST, HoleTask
 from astgen.errors import GrammarError
+from astgen.grammar.actions import STOP
 from astgen.grammar.compiled import CompiledGrammar
 from astgen.matcher import Matcher, MatcherConfig
 
-__all__ = ["DecodeConfig", "DecodeStats", "HoleTask", "decode_holes", "sample_from_logits"]
-
-HOLE_TASK_KINDS = ("expr", "list", "one")
+__all__ = ["DecodeConfig", "DecodeStats", "decode_holes", "sample_from_logits"]
 
 
 @dataclass(frozen=True)
@@ -54,21 +53,6 @@ class DecodeConfig:
             raise ValueError(f"max_actions must be >= 1, got {self.max_actions}")
         if self.context < self.max_actions + 8:
             raise ValueError(f"context ({self.context}) must exceed max_actions ({self.max_actions}) + 8")
-
-
-@dataclass(frozen=True)
-class HoleTask:
-    """One hole of one program: the actions before it (for the matcher), the model's prompt, the
-    hole kind, and optionally the only actions allowed first (e.g. function definitions)."""
-
-    prefix: list[int]
-    prompt: list[int]
-    kind: str
-    first: tuple[int, ...] | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in HOLE_TASK_KINDS:
-            raise ValueError(f"hole kind must be one of {HOLE_TASK_KINDS}, got {self.kind!r}")
 
 
 @dataclass
@@ -128,7 +112,7 @@ class _HoleRules:
         seq_start = self.is_seq[top0]
         self.end_sp = torch.where(seq_start, self.sp0, self.sp0 - 1)
         self.start_wrapper = wrapper[top0]
-        self.single = torch.tensor([t.kind != "list" for t in tasks], dtype=torch.bool, device=dev)
+        self.single = torch.tensor([t.kind != LIST for t in tasks], dtype=torch.bool, device=dev)
         self.first = torch.ones(len(tasks), vocab_size, dtype=torch.bool, device=dev)
         for b, t in enumerate(tasks):
             if t.first is not None:

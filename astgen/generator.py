@@ -11,7 +11,6 @@ are resampled (`retries`); if none compiles, `InfillError` says so."""
 from __future__ import annotations
 
 import ast
-import warnings
 from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
@@ -21,10 +20,11 @@ from typing import Any
 import torch
 
 from astgen.codec import Codec, default_codec, unparse
+from astgen.codec.holes import LIST, HoledProgram, holed_program
+from astgen.codec.source import quiet_compile
 from astgen.decoding import DecodeConfig, DecodeStats, decode_holes
 from astgen.errors import InfillError
 from astgen.grammar.compiled import CompiledGrammar
-from astgen.holes import HoledProgram, holed_program
 from astgen.model import ModelConfig, load_checkpoint
 
 __all__ = ["Generator", "default_checkpoint", "generate", "infill", "load"]
@@ -59,7 +59,12 @@ class Generator:
             rows = [i for i, p in enumerate(programs) if p.n_holes > k]
             for lo in range(0, len(rows), self.batch_size):
                 chunk = rows[lo : lo + self.batch_size]
-                tasks = [programs[i].task(k, answers[i], cfg, self.config.bos_id, self.config.sep_id) for i in chunk]
+                tasks = [
+                    programs[i].task(
+                        k, answers[i], cfg.context, cfg.max_actions, self.config.bos_id, self.config.sep_id
+                    )
+                    for i in chunk
+                ]
                 filled = decode_holes(
                     self.model, self.compiled, tasks, cfg, self.config.pad_id, self.config.sep_id, self.stats
                 )
@@ -85,9 +90,7 @@ class Generator:
             for i, ans in zip(todo, answers):
                 tree = self.codec.decode_tree(programs[i].filled(ans))
                 try:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        compile(unparse(tree), filenames[i], "exec", dont_inherit=True)
+                    quiet_compile(unparse(tree), filenames[i])
                 except (SyntaxError, ValueError):
                     failed.append(i)
                     continue
@@ -146,7 +149,7 @@ class Generator:
         program = holed_program(self.codec, source, self.config.hole_id, filename, markers=markers)
         [(_, answers)] = self._complete_with_answers([program], cfg, [filename], retries)
         return {
-            (index if markers else i): self.codec.decode_hole(symbol, kind == "list", ans)
+            (index if markers else i): self.codec.decode_hole(symbol, kind == LIST, ans)
             for i, (symbol, kind, index, ans) in enumerate(zip(program.symbols, program.kinds, program.order, answers))
         }
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-from astgen.codec.actions import END
 from astgen.errors import GrammarError
+from astgen.grammar.actions import END
 from astgen.grammar.compiled import CompiledGrammar
 
 __all__ = ["Matcher", "MatcherConfig"]

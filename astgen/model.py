@@ -34,7 +34,7 @@ from astgen.errors import CheckpointError, CheckpointMismatchError
 if TYPE_CHECKING:
     from transformers import LlamaForCausalLM
 
-    from astgen.codec.actions import ActionVocabulary
+    from astgen.grammar.actions import ActionVocabulary
     from astgen.grammar.compiled import CompiledGrammar
 
 __all__ = [

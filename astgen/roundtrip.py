@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import ast
-import sys
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from astgen.codec import default_codec, parse_source, read_source
+from astgen.codec.source import deep_recursion, quiet_parse
 from astgen.compiled_default import default_compiled
 from astgen.errors import AstgenError
 from astgen.grammar.replay import replay
@@ -34,19 +33,14 @@ def roundtrip_source(source: str, path: str = "<source>") -> RoundtripResult:
         tree = parse_source(source, path)
     except AstgenError as e:
         return RoundtripResult(path, "unparsable", message=str(e))
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, 20000))
     try:
-        ids = codec.encode_tree(tree, path)
-        out = codec.decode(ids)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            same = ast.dump(ast.parse(out)) == ast.dump(tree)
-        forced = replay(default_compiled(), ids).n_forced
+        with deep_recursion():
+            ids = codec.encode_tree(tree, path)
+            out = codec.decode(ids)
+            same = ast.dump(quiet_parse(out)) == ast.dump(tree)
+            forced = replay(default_compiled(), ids).n_forced
     except (AstgenError, SyntaxError, ValueError, RecursionError) as e:
         return RoundtripResult(path, "error", message=f"{type(e).__name__}: {e}")
-    finally:
-        sys.setrecursionlimit(limit)
     if not same:
         return RoundtripResult(path, "mismatch", len(out), len(ids), forced, "decoded tree differs")
     return RoundtripResult(path, "exact", len(out), len(ids), forced)

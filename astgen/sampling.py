@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from astgen.codec.actions import EOS
+from astgen.grammar.actions import EOS
 from astgen.grammar.compiled import CompiledGrammar
 from astgen.matcher import Matcher, MatcherConfig
 

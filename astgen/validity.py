@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import ast
-import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+
+from astgen.codec.source import quiet_compile, quiet_parse
 
 __all__ = ["TREE_SITTER_GAPS", "Validity", "check_source", "tree_sitter_gap", "tree_sitter_errors"]
 
@@ -135,15 +136,11 @@ def tree_sitter_errors(source: str) -> list[str]:
 def check_source(source: str) -> Validity:
     """Run all three oracles on `source`."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tree = ast.parse(source)
+        tree = quiet_parse(source)
     except (SyntaxError, ValueError, RecursionError) as e:
         return Validity(False, False, not tree_sitter_errors(source), f"parse: {e}")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            compile(tree, "<sample>", "exec")
+        quiet_compile(tree, "<sample>")
         compiles, err = True, ""
     except (SyntaxError, ValueError, RecursionError) as e:
         compiles, err = False, f"compile: {e}"

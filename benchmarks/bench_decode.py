@@ -22,10 +22,10 @@ import numpy as np
 import torch
 
 from astgen.codec import SPAN_KINDS, default_codec
+from astgen.codec.holes import HoledProgram, program_from_spans
 from astgen.compiled_default import default_compiled
 from astgen.decoding import DecodeConfig, DecodeStats
 from astgen.generator import Generator
-from astgen.holes import HoledProgram, program_from_spans
 from astgen.model import load_checkpoint
 from training.data import load_spans, load_split
 from training.fim import FimConfig, sample_holes

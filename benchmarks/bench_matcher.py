@@ -74,8 +74,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from astgen.codec import default_codec  # noqa: E402
-from astgen.codec.actions import EOS  # noqa: E402
 from astgen.compiled_default import default_compiled  # noqa: E402
+from astgen.grammar.actions import EOS  # noqa: E402
 from astgen.matcher import Matcher, MatcherConfig  # noqa: E402
 
 STDLIB = sysconfig.get_paths()["stdlib"]

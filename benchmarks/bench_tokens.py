@@ -51,10 +51,12 @@ _state: Any = None
 
 def _init() -> None:
     global _state
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
     from astgen.codec import default_codec
-    from astgen.codec.actions import SPECIALS
+    from astgen.codec.source import DEEP_RECURSION
+
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), DEEP_RECURSION))  # for the worker's lifetime
     from astgen.compiled_default import default_compiled
+    from astgen.grammar.actions import SPECIALS
 
     codec = default_codec()
     cg = default_compiled()

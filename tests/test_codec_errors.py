@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from astgen.codec import Codec, read_source
-from astgen.codec.actions import EOS
 from astgen.errors import GrammarError, SourceSyntaxError, UnsupportedSourceError
+from astgen.grammar.actions import EOS
 
 
 def test_syntax_error_carries_file_line_col(codec: Codec) -> None:

@@ -14,9 +14,9 @@ from astgen.grammar.compiled import CompiledGrammar
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from astgen.codec.holes import holed_program  # noqa: E402
 from astgen.decoding import DecodeConfig, DecodeStats  # noqa: E402
 from astgen.generator import Generator  # noqa: E402
-from astgen.holes import holed_program  # noqa: E402
 from astgen.model import ModelConfig, build_model  # noqa: E402
 
 SOURCES = [

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from astgen.codec import Codec
-from astgen.codec.actions import CLOSE, END, EOS
+from astgen.grammar.actions import CLOSE, END, EOS
 from astgen.grammar.compiled import CompiledGrammar
 from astgen.grammar.replay import replay
 from astgen.matcher import Matcher, MatcherConfig

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from astgen.codec import Codec
-from astgen.codec.actions import EOS
+from astgen.grammar.actions import EOS
 from astgen.grammar.compiled import CompiledGrammar
 from astgen.matcher import Matcher, MatcherConfig
 from astgen.sampling import sample_uniform

@@ -13,9 +13,9 @@ from libcst.codemod import CodemodContext, SkipFile
 
 pytest.importorskip("torch")
 
-from astgen.codemod import AstgenCommand  # noqa: E402
 from astgen.errors import AstgenError  # noqa: E402
 from astgen.refactor import FileResult, parse_span, unified_diff, write_atomic  # noqa: E402
+from astgen.refactor.codemod import AstgenCommand  # noqa: E402
 
 BEFORE = "import os\r\n\r\n\r\ndef base(p):\r\n    # keep me\r\n    ...\r\n"
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from astgen.codec import default_codec, unparse
-from astgen.holes import holed_program
+from astgen.codec.holes import holed_program
 from astgen.model import ModelConfig
 from astgen.research.cases import CASE_KINDS, MARKER, cases_in_function, compiles, exact_match, parses, sample_cases
 from training.train import document_windows, evaluate

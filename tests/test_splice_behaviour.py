@@ -12,14 +12,15 @@ from tests.conftest import stdlib_sample
 
 pytest.importorskip("torch")
 
-from astgen.splice import (  # noqa: E402
+from astgen.refactor import (  # noqa: E402
+    SamplingConfig,
     fill_file_bytes,
     parse_file_bytes,
     rewrite_function_bytes,
     rewrite_span_bytes,
 )
 
-KW = {"max_actions": 16, "temperature": 1.0, "seed": 3}
+SAMPLING = SamplingConfig(max_actions=16, temperature=1.0, seed=3)
 
 
 def _outside_holes_equal(before: bytes, after: bytes) -> None:
@@ -49,7 +50,7 @@ CASES = {
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_infill_keeps_every_byte_outside_the_holes(tiny_generator, name: str) -> None:  # type: ignore[no-untyped-def]
     before = CASES[name]
-    after = fill_file_bytes(tiny_generator, before, f"{name}.py", **KW)
+    after = fill_file_bytes(tiny_generator, before, f"{name}.py", SAMPLING)
     compile(after, name, "exec")
     _outside_holes_equal(before, after)
     assert cst.parse_module(after).code.count("__astgen_hole_") == 0
@@ -66,22 +67,22 @@ def test_infill_keeps_every_byte_outside_the_holes(tiny_generator, name: str) ->
 
 def test_rewrite_function_keeps_the_docstring_and_the_rest(tiny_generator) -> None:  # type: ignore[no-untyped-def]
     before = b'import os\n\nclass K:\n    def run(self, n):\n        """Run n times."""\n        return n * 2\n\n\ndef run():\n    return 1\n'
-    after = rewrite_function_bytes(tiny_generator, before, "K.run", "k.py", **KW)
+    after = rewrite_function_bytes(tiny_generator, before, "K.run", "k.py", SAMPLING)
     head, tail = before.split(b"        return n * 2\n")
     assert after.startswith(head) and after.endswith(tail)
     compile(after, "k.py", "exec")
     with pytest.raises(AstgenError, match="no function named 'missing'"):
-        rewrite_function_bytes(tiny_generator, before, "missing", "k.py", **KW)
+        rewrite_function_bytes(tiny_generator, before, "missing", "k.py", SAMPLING)
 
 
 def test_rewrite_span_picks_the_smallest_readable_node(tiny_generator) -> None:  # type: ignore[no-untyped-def]
     before = b"def f(a, b):\n    total = a + b * 2\n    return total\n"
-    after = rewrite_span_bytes(tiny_generator, before, (2, 17, 2, 21), "s.py", **KW)  # `b * 2`
+    after = rewrite_span_bytes(tiny_generator, before, (2, 17, 2, 21), "s.py", SAMPLING)  # `b * 2`
     assert after.startswith(b"def f(a, b):\n    total = a + ") and after.endswith(b"\n    return total\n")
-    after = rewrite_span_bytes(tiny_generator, before, (2, 5, 2, 9), "s.py", **KW)  # `total`: a target
+    after = rewrite_span_bytes(tiny_generator, before, (2, 5, 2, 9), "s.py", SAMPLING)  # `total`: a target
     assert after.startswith(b"def f(a, b):\n") and after.endswith(b"    return total\n")
     with pytest.raises(AstgenError, match="outside the file"):
-        rewrite_span_bytes(tiny_generator, before, (9, 1, 9, 2), "s.py", **KW)
+        rewrite_span_bytes(tiny_generator, before, (9, 1, 9, 2), "s.py", SAMPLING)
 
 
 @pytest.mark.parametrize(
@@ -94,7 +95,7 @@ def test_rewrite_span_picks_the_smallest_readable_node(tiny_generator) -> None: 
 )
 def test_bad_input_is_typed(tiny_generator, data: bytes, error: type, needle: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(error, match=needle):
-        fill_file_bytes(tiny_generator, data, "bad.py", **KW)
+        fill_file_bytes(tiny_generator, data, "bad.py", SAMPLING)
 
 
 def _statement_spans(data: bytes) -> list[tuple[tuple[int, int, int, int], int, int]]:
@@ -132,7 +133,7 @@ def _rewrite_random_statements(tiny_generator, paths) -> None:  # type: ignore[n
             continue
         span, start, end = random.Random(path.name).choice(spans)
         try:
-            after = rewrite_span_bytes(tiny_generator, data, span, str(path), **KW)
+            after = rewrite_span_bytes(tiny_generator, data, span, str(path), SAMPLING)
         except UnsupportedSourceError:  # pragma: no cover - parse_file_bytes above refused these already
             refused += 1
             continue

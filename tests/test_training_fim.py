@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from astgen.codec import Codec
-from astgen.infill_layout import Hole, choose_window, layout
+from astgen.codec.holes import Hole, choose_window, layout
 
 torch = pytest.importorskip("torch")
 

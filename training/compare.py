@@ -34,11 +34,10 @@ import torch
 
 from astgen.baseline import load_token_checkpoint
 from astgen.codec import default_codec, unparse
+from astgen.codec.holes import holed_program, prompt_window
 from astgen.compiled_default import default_compiled
 from astgen.decoding import DecodeConfig
 from astgen.generator import Generator
-from astgen.holes import HOLE_ROOM, SUFFIX_SHARE, holed_program
-from astgen.infill_layout import choose_window
 from astgen.model import load_checkpoint
 from astgen.research.cases import InfillCase, cases_in_function, compiles, parses, sample_cases
 from astgen.research.token_decoding import MODES, TokenDecoder, top_level_end
@@ -263,9 +262,7 @@ def _infill_prompt(dec: TokenDecoder, c: InfillCase, context: int) -> list[int]:
     cfg = dec.config
     p, s = dec.encode(c.prefix), dec.encode(c.suffix) + [0]
     ctx = [*p, cfg.hole_id, *s]
-    room = context - 3 - min(max_hole(context), HOLE_ROOM)
-    window = choose_window(len(ctx), len(p), len(p), room, SUFFIX_SHARE)
-    ws, we = window if window is not None else (len(p), len(p) + 1)
+    ws, we = prompt_window(len(ctx), len(p), context, max_hole(context))
     return [cfg.bos_id, *ctx[ws:we], cfg.sep_id]
 
 

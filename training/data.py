@@ -35,7 +35,6 @@ import multiprocessing as mp
 import os
 import sys
 import sysconfig
-import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,10 +174,8 @@ def encode_file(path: Path, codec: Codec | None = None) -> Encoded:
     """Encode one file; a file the codec rejects comes back with its error instead of ids."""
     codec = codec or _worker_codec or default_codec()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ids, rec = codec.encode_spans(read_source(path), str(path))
-            chars = len(codec.decode(ids))
+        ids, rec = codec.encode_spans(read_source(path), str(path))  # parse_source silences SyntaxWarnings
+        chars = len(codec.decode(ids))
     except AstgenError as e:
         return Encoded(path, None, 0, f"{type(e).__name__}: {e}")
     except RecursionError:

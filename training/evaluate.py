@@ -16,7 +16,6 @@ import ast
 import json
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +24,11 @@ import torch
 from tqdm import tqdm
 
 from astgen.codec import SPAN_KINDS, default_codec
+from astgen.codec.holes import EXPR, LIST, program_from_spans
+from astgen.codec.source import quiet_compile
 from astgen.compiled_default import default_compiled
 from astgen.decoding import DecodeConfig
 from astgen.generator import Generator
-from astgen.holes import program_from_spans
 from astgen.model import load_checkpoint
 from training.data import load_spans, load_split
 from training.fim import FimConfig, sample_holes
@@ -56,7 +56,7 @@ def bits_per_char(gen: Generator, data: str, split: str, max_tokens: int, seq_le
 def _placeholder(codec: Any, kind: str) -> list[int]:
     """Actions of `__hole__` as an expression, or as a statement list's one statement."""
     ids = codec.encode("__hole__\n")  # Module <stop> <stop> Expr Name pieces... <end> <stop> <eos>
-    return ids[3:-2] if kind == "list" else ids[4:-2]
+    return ids[3:-2] if kind == LIST else ids[4:-2]
 
 
 def _dump(codec: Any, actions: list[int]) -> str | None:
@@ -111,13 +111,11 @@ def infill_eval(gen: Generator, data: str, n: int, seed: int, max_actions: int) 
             source = codec.decode(filled)
             ast.parse(source)
             row["parse"] += 1
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                compile(source, case["doc"], "exec", dont_inherit=True)
+            quiet_compile(source, case["doc"])
             row["compile"] += 1
         except Exception as e:  # any failure to decode, parse or compile is reported the same way
             failures.append({"doc": case["doc"], "kind": case["kind"], "error": f"{type(e).__name__}: {e}"[:300]})
-        mark = _placeholder(codec, "list" if case["kind"] in ("stmt", "body") else "expr")
+        mark = _placeholder(codec, LIST if case["kind"] in ("stmt", "body") else EXPR)
         original = _dump(codec, actions[: h.start] + mark + actions[h.end :])
         mine = _dump(codec, program.filled([mark]))
         row["outside_same"] += int(original is not None and original == mine)

@@ -20,7 +20,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from astgen.infill_layout import Hole, layout
+from astgen.codec.holes import EXPR as EXPR_HOLE
+from astgen.codec.holes import LIST as LIST_HOLE
+from astgen.codec.holes import Hole, layout
 
 __all__ = ["FimConfig", "MixedBatcher", "sample_holes"]
 
@@ -80,7 +82,7 @@ def sample_holes(
         else:
             s, e = int(spans[j, 0]), int(spans[j, 1])
         if 0 < e - s <= cfg.max_hole:
-            first = Hole(s, e, "expr" if chosen == EXPR else "list")
+            first = Hole(s, e, EXPR_HOLE if chosen == EXPR else LIST_HOLE)
             break
     if first is None:
         return []
@@ -97,7 +99,7 @@ def sample_holes(
             near = min(abs(s - h.end) for h in holes) < 200 or min(abs(h.start - e) for h in holes) < 200
             overlaps = any(s < h.end and h.start < e for h in holes)
             if 0 < e - s <= budget and near and not overlaps:
-                holes.append(Hole(s, e, "expr" if k == EXPR else "list"))
+                holes.append(Hole(s, e, EXPR_HOLE if k == EXPR else LIST_HOLE))
                 budget -= e - s
     return sorted(holes, key=lambda h: h.start)
 

@@ -20,11 +20,9 @@ document: path, offset, length in tokens, chars, ast_length = its action count i
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
 import sys
-import warnings
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -33,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from astgen.codec import unparse
+from astgen.codec.source import quiet_parse
 from training.data import load_split
 
 __all__ = ["SPECIAL_TOKENS", "canonical_text", "load_texts", "load_token_split", "load_tokenizer", "main"]
@@ -44,9 +43,7 @@ SPECIAL_TOKENS = ("<eot>", "<pad>", "<bos>", "<hole>", "<sep>")  # <eot> is id 0
 def canonical_text(path: str) -> str | None:
     """ast.unparse of the file's tree (None if it cannot be read or parsed here)."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return unparse(ast.parse(Path(path).read_bytes(), filename=path))
+        return unparse(quiet_parse(Path(path).read_bytes(), path))
     except (OSError, SyntaxError, ValueError, RecursionError):
         return None
 

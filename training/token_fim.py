@@ -14,13 +14,14 @@ units)."""
 from __future__ import annotations
 
 import ast
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from astgen.infill_layout import Hole, layout
+from astgen.codec.holes import EXPR as EXPR_HOLE
+from astgen.codec.holes import Hole, layout
+from astgen.codec.source import quiet_parse
 from training.fim import BODY, EXPR, STMT, FimConfig, MixedBatcher
 
 __all__ = ["TextSpans", "TokenFimBatcher", "text_spans"]
@@ -42,9 +43,7 @@ class TextSpans:
 def text_spans(text: str) -> TextSpans:
     """Hole candidates of a canonical text (ast.unparse output); empty if it does not parse."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tree = ast.parse(text)
+        tree = quiet_parse(text)
     except (SyntaxError, ValueError, RecursionError):
         return TextSpans()
     lines = text.splitlines(keepends=True)
@@ -150,5 +149,5 @@ class TokenFimBatcher(MixedBatcher):
         if e + room >= len(text):
             x = [*x, self.ids["eot"]]  # the suffix reaches the end of the document
         suffix_share = float(rng.uniform(0.1, 0.5))
-        seq = layout([*p, *m, *x], [Hole(len(p), len(p) + len(m), "expr")], self.seq_len + 1, self.ids, suffix_share)
+        seq = layout([*p, *m, *x], [Hole(len(p), len(p) + len(m), EXPR_HOLE)], self.seq_len + 1, self.ids, suffix_share)
         return None if seq is None else np.asarray(seq, dtype=np.int64)

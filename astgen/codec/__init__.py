@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import ast
-import sys
 from functools import lru_cache
-from importlib import resources
 
-from astgen.codec.actions import SPAN_KINDS, SPECIALS, ActionCodec, ActionVocabulary, SpanRecorder
+from astgen.codec.actions import SPAN_KINDS, ActionCodec, SpanRecorder
 from astgen.codec.gnode import GNode
-from astgen.codec.lower import hole_to_ast, lift, lower
-from astgen.codec.source import decode_source_bytes, parse_source, read_source
+from astgen.codec.lift import lift, lift_expr, lift_stmt
+from astgen.codec.lower import lower
+from astgen.codec.source import decode_source_bytes, deep_recursion, parse_source, read_source
 from astgen.errors import GrammarError
 from astgen.grammar import load as load_grammar
-from astgen.grammar.pieces import PieceVocabulary
+from astgen.grammar.pieces import load_pieces
 
 __all__ = [
     "SPAN_KINDS",
-    "SPECIALS",
     "ActionCodec",
-    "ActionVocabulary",
     "Codec",
     "SpanRecorder",
     "GNode",
@@ -27,18 +24,10 @@ __all__ = [
     "decode_source_bytes",
     "default_codec",
     "encode",
-    "load_pieces",
     "parse_source",
     "read_source",
     "unparse",
 ]
-
-
-@lru_cache(maxsize=4)
-def load_pieces(language: str = "python") -> PieceVocabulary:
-    """The shipped piece vocabulary of a language."""
-    text = (resources.files("astgen.grammars") / f"{language}.pieces.json").read_text(encoding="utf-8")
-    return PieceVocabulary.from_json(text)
 
 
 class Codec:
@@ -61,9 +50,16 @@ class Codec:
 
     def encode_spans(self, source: str, filename: str = "<source>") -> tuple[list[int], SpanRecorder]:
         """Action ids plus the spans of hole candidates (expressions, statements, bodies, arguments)."""
+        return self.encode_grammar_tree(lower(parse_source(source, filename)), filename)
+
+    def encode_grammar_tree(
+        self, tree: GNode, filename: str = "<source>", hole_token: int = -1
+    ) -> tuple[list[int], SpanRecorder]:
+        """Action ids of a grammar tree plus its hole candidates and holes (`HOLE_CTOR` nodes, each
+        emitted as `hole_token`)."""
         rec = SpanRecorder([], [])
         try:
-            ids = self.actions.encode(lower(parse_source(source, filename)), spans=rec)
+            ids = self.actions.encode(tree, spans=rec, hole_token=hole_token)
         except GrammarError as e:
             raise GrammarError(f"{filename}: {e}") from None
         return ids, rec
@@ -75,7 +71,10 @@ class Codec:
         """The Python nodes of one filled hole: its statements, or its one expression.
 
         `symbol` is the grammar symbol the hole stood for (as recorded by `SpanRecorder.holes`)."""
-        return hole_to_ast(self.actions, symbol, statements, list(actions))
+        trees = self.actions.decode_hole(symbol, statements, list(actions))
+        if isinstance(trees, list):
+            return [lift_stmt(g) for g in trees]
+        return lift_expr(trees)
 
     def decode(self, actions: list[int]) -> str:
         """Canonical source for a complete action sequence."""
@@ -84,12 +83,8 @@ class Codec:
 
 def unparse(tree: ast.AST) -> str:
     """`ast.unparse` with room for deeply nested trees (canonical source form)."""
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, 20000))
-    try:
+    with deep_recursion():
         return ast.unparse(tree)
-    finally:
-        sys.setrecursionlimit(limit)
 
 
 @lru_cache(maxsize=4)

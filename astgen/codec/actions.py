@@ -7,19 +7,17 @@ it; `<close>` leaves a scope (constructors marked @scope); `<eos>` ends the prog
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from astgen.codec.gnode import GNode, GValue
+from astgen.codec.source import deep_recursion
 from astgen.errors import GrammarError
+from astgen.grammar.actions import CLOSE, END, EOS, MORE, STOP, ActionVocabulary
 from astgen.grammar.ir import Constructor, Grammar, Nonterminal, Segment, Terminal
 from astgen.grammar.pieces import PieceVocabulary
 
-__all__ = ["HOLE_CTOR", "SPAN_KINDS", "SPECIALS", "ActionCodec", "ActionVocabulary", "SpanRecorder"]
-
-EOS, CLOSE, MORE, STOP, END = 0, 1, 2, 3, 4
-SPECIALS = ("<eos>", "<close>", "<more>", "<stop>", "<end>")
+__all__ = ["HOLE_CTOR", "SPAN_KINDS", "ActionCodec", "SpanRecorder"]
 
 # A GNode with this constructor is a hole: the encoder emits the caller's hole token in its place.
 # Its field "kind" is b"stmt" (it stands for statements) or b"expr" (for one subtree).
@@ -30,44 +28,6 @@ HOLE_CTOR = "<hole>"
 SPAN_KINDS = ("expr", "stmt", "body", "arg")
 _EXPR_BASES = frozenset({"expr", "elt", "callarg", "slice", "slice_elt"})
 _FUNCTION_CTORS = frozenset({"FunctionDef", "AsyncFunctionDef", "AsyncGenDef"})
-
-
-@dataclass(frozen=True)
-class ActionVocabulary:
-    """Action ids: specials, then constructors (sorted), then pieces (union over groups)."""
-
-    constructors: tuple[str, ...]
-    pieces: tuple[bytes, ...]
-
-    @property
-    def ctor_base(self) -> int:
-        return len(SPECIALS)
-
-    @property
-    def piece_base(self) -> int:
-        return len(SPECIALS) + len(self.constructors)
-
-    def __len__(self) -> int:
-        return self.piece_base + len(self.pieces)
-
-    def ctor_id(self, name: str) -> int:
-        return self.ctor_base + self._ctor_index[name]
-
-    @property
-    def _ctor_index(self) -> dict[str, int]:
-        cache = self.__dict__.get("_ci")
-        if cache is None:
-            cache = {n: i for i, n in enumerate(self.constructors)}
-            object.__setattr__(self, "_ci", cache)
-        return cache
-
-    def name(self, action: int) -> str:
-        """A readable name for an action id."""
-        if action < self.ctor_base:
-            return SPECIALS[action]
-        if action < self.piece_base:
-            return self.constructors[action - self.ctor_base]
-        return repr(self.pieces[action - self.piece_base])
 
 
 @dataclass
@@ -108,15 +68,13 @@ class ActionCodec:
         """Actions of `tree` ending with <eos>.  With `spans`, hole candidates and HOLE_CTOR nodes
         (emitted as `hole_token`) are recorded."""
         out: list[int] = []
-        limit = sys.getrecursionlimit()
-        sys.setrecursionlimit(max(limit, 20000))
         self._rec, self._hole_token = spans, hole_token
         if spans is not None:
             spans._ctors = []
         try:
-            self._symbol(self.grammar.start, tree, out, on_terminal)
+            with deep_recursion():
+                self._symbol(self.grammar.start, tree, out, on_terminal)
         finally:
-            sys.setrecursionlimit(limit)
             self._rec = None
         out.append(EOS)
         return out
@@ -274,16 +232,26 @@ class ActionCodec:
     # ------------------------------------------------------------------ decode
     def decode(self, actions: list[int]) -> GNode:
         it = _Reader(actions)
-        limit = sys.getrecursionlimit()
-        sys.setrecursionlimit(max(limit, 20000))
-        try:
+        with deep_recursion():
             tree = self._read_symbol(self.grammar.start, it)
-        finally:
-            sys.setrecursionlimit(limit)
         if not isinstance(tree, GNode):
             raise GrammarError("start symbol decoded to a terminal")
         if it.pos < len(actions) and actions[it.pos] != EOS:
             raise GrammarError(f"trailing actions after the program at position {it.pos}")
+        return tree
+
+    def decode_hole(self, symbol: str, statements: bool, actions: list[int]) -> list[GNode] | GNode:
+        """The grammar trees of one filled hole: each statement of a statement hole, or the one
+        expression of an expression hole (`symbol` as recorded by `SpanRecorder.holes`)."""
+        it = _Reader(actions)
+        if statements:
+            out: list[GNode] = []
+            while it.pos < len(actions):
+                out.append(_node(self._read_symbol(symbol, it)))
+            return out
+        tree = _node(self._read_symbol(symbol, it))
+        if it.pos != len(actions):
+            raise GrammarError(f"an expression hole's actions continue after its expression (at {it.pos})")
         return tree
 
     def _read_symbol(self, name: str, it: _Reader) -> GValue:
@@ -354,6 +322,12 @@ def _pick_variant(nt: Nonterminal, value: GNode) -> Constructor | None:
             if best is None or len(ctor.elided) > len(best.elided):
                 best = ctor
     return best
+
+
+def _node(value: GValue) -> GNode:
+    if not isinstance(value, GNode):
+        raise GrammarError(f"expected a node, got {type(value).__name__}")
+    return value
 
 
 class _Reader:

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Union
 
-__all__ = ["GNode", "GValue"]
+__all__ = ["CONVERSIONS", "GNode", "GValue"]
+
+# FormattedValue.conversion codes (-1, ord("s"), ord("r"), ord("a")) and the constructor suffix of each.
+CONVERSIONS = {-1: "None", 115: "Str", 114: "Repr", 97: "Ascii"}
 
 GValue = Union["GNode", bytes, list["GValue"], None]
 

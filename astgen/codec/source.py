@@ -4,13 +4,52 @@ from __future__ import annotations
 
 import ast
 import io
+import sys
 import tokenize
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from astgen.errors import SourceSyntaxError, UnsupportedSourceError
 
-__all__ = ["decode_source_bytes", "parse_source", "read_source"]
+__all__ = [
+    "DEEP_RECURSION",
+    "decode_source_bytes",
+    "deep_recursion",
+    "parse_source",
+    "quiet_compile",
+    "quiet_parse",
+    "read_source",
+]
+
+# Real files nest deeply (long elif chains, big literals); walking their trees needs more than the default 1000.
+DEEP_RECURSION = 20000
+
+
+@contextmanager
+def deep_recursion() -> Iterator[None]:
+    """Raise the recursion limit to `DEEP_RECURSION` for the block (never lowers it), then restore it."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, DEEP_RECURSION))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def quiet_parse(source: str | bytes, filename: str = "<source>") -> ast.Module:
+    """`ast.parse` without its SyntaxWarnings (invalid escapes in real files); errors propagate."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ast.parse(source, filename=filename)
+
+
+def quiet_compile(source: str | bytes | ast.Module, filename: str = "<source>") -> None:
+    """`compile(..., "exec", dont_inherit=True)` without warnings: does it compile? (errors propagate)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        compile(source, filename, "exec", dont_inherit=True)
 
 
 def decode_source_bytes(data: bytes, filename: str = "<source>") -> str:
@@ -43,9 +82,7 @@ def read_source(path: str | Path) -> str:
 def parse_source(text: str, filename: str = "<source>") -> ast.Module:
     """`ast.parse` with a typed error that carries file:line:col."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return ast.parse(text, filename=filename)
+        return quiet_parse(text, filename)
     except SyntaxError as e:
         raise SourceSyntaxError(e.msg, filename, e.lineno, e.offset) from None
     except (ValueError, RecursionError, MemoryError) as e:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from astgen.codec.actions import CLOSE, END, EOS, MORE, STOP, ActionVocabulary
 from astgen.errors import GrammarError
+from astgen.grammar.actions import CLOSE, END, EOS, MORE, STOP, ActionVocabulary
 from astgen.grammar.ir import Constructor, Grammar, Segment
 from astgen.grammar.lexical import PieceDFA, build_kind, lift
 from astgen.grammar.pieces import PieceVocabulary
@@ -134,6 +134,16 @@ class CompiledGrammar:
 
     def action_name(self, action: int) -> str:
         return self.vocab.name(action)
+
+    def allowed_counts(self, strict: bool = False) -> np.ndarray:
+        """How many actions each symbol allows ([n_symbols]; 1 = a forced step), computed once."""
+        key = "_n_allowed_strict" if strict else "_n_allowed"
+        cached = self.__dict__.get(key)
+        if cached is None:
+            bits = self.arrays["strict_bits" if strict else "allowed_bits"].view(np.uint32)
+            cached = np.unpackbits(bits.view(np.uint8), axis=1).sum(axis=1)
+            object.__setattr__(self, key, cached)  # a derived cache; the tables themselves stay frozen
+        return cached  # type: ignore[no-any-return]
 
 
 class _Builder:

@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
+from importlib import resources
 
-__all__ = ["PieceVocabulary", "bytes_to_unicode"]
+__all__ = ["PieceVocabulary", "bytes_to_unicode", "load_pieces"]
 
 
 @lru_cache(maxsize=1)
@@ -109,3 +110,10 @@ class PieceVocabulary:
             tok.train_from_iterator((_to_text(v[:256]) for v in values if v), trainer=trainer)
             out[group] = tok.to_str()
         return cls(out)
+
+
+@lru_cache(maxsize=4)
+def load_pieces(language: str = "python") -> PieceVocabulary:
+    """The shipped piece vocabulary of a language."""
+    text = (resources.files("astgen.grammars") / f"{language}.pieces.json").read_text(encoding="utf-8")
+    return PieceVocabulary.from_json(text)

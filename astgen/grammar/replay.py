@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
-from astgen.codec.actions import END
 from astgen.errors import GrammarError
+from astgen.grammar.actions import END
 from astgen.grammar.compiled import CompiledGrammar
 
 __all__ = ["Replay", "replay"]
@@ -33,22 +31,12 @@ class Replay:
         return len(self.forced) - self.n_forced
 
 
-def _allowed_counts(cg: CompiledGrammar, strict: bool) -> np.ndarray:
-    key = "_n_allowed_strict" if strict else "_n_allowed"
-    cached = cg.__dict__.get(key)
-    if cached is None:
-        bits = cg.arrays["strict_bits" if strict else "allowed_bits"].view(np.uint32)
-        cached = np.unpackbits(bits.view(np.uint8), axis=1).sum(axis=1)
-        object.__setattr__(cg, key, cached)
-    return cached  # type: ignore[no-any-return]
-
-
 def replay(cg: CompiledGrammar, actions: list[int], strict: bool = False) -> Replay:
     """Run `actions` through the automaton; raises GrammarError at the first disallowed action."""
     a = cg.arrays
     rule_table, rule_push, rule_len = a["rule_table"], a["rule_push"], a["rule_len"]
     kind_next, sym_local, sym_shift = a["kind_next"], a["sym_local"], a["sym_shift"]
-    counts = _allowed_counts(cg, strict)
+    counts = cg.allowed_counts(strict)
     ns = cg.vocab.piece_base
     dfa_base = cg.dfa_base
     stack = [0, cg.start_symbol]

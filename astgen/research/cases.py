@@ -1,7 +1,7 @@
 """Infill cases shared by both models, and the metrics that score them (no torch).
 
 A case cuts one syntax node (or a run of statements / call arguments) out of a canonical module.  The
-AST model sees the module with the hole as a marker name `__astgen_hole_0__` (`astgen.holes` encodes
+AST model sees the module with the hole as a marker name `__astgen_hole_0__` (`astgen.codec.holes` encodes
 it as a hole of the right symbol); the token model sees the same module as text: `prefix`, the hole,
 `suffix`.  Both answers are scored the same way, on the whole program:
 
@@ -12,7 +12,6 @@ it as a hole of the right symbol); the token model sees the same module as text:
 from __future__ import annotations
 
 import ast
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -20,6 +19,8 @@ from functools import cached_property
 import numpy as np
 
 from astgen.codec import unparse
+from astgen.codec.holes import marker_name
+from astgen.codec.source import quiet_compile, quiet_parse
 
 __all__ = [
     "CASE_KINDS",
@@ -33,7 +34,7 @@ __all__ = [
 ]
 
 CASE_KINDS = ("expr", "stmt", "body", "arg")
-MARKER = "__astgen_hole_0__"
+MARKER = marker_name(0)  # the one hole of a case
 
 
 @dataclass(frozen=True)
@@ -69,9 +70,7 @@ class InfillCase:
 
 def parses(source: str) -> bool:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ast.parse(source)
+        quiet_parse(source)
         return True
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
@@ -79,9 +78,7 @@ def parses(source: str) -> bool:
 
 def compiles(source: str, filename: str = "<infill>") -> bool:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            compile(source, filename, "exec", dont_inherit=True)
+        quiet_compile(source, filename)
         return True
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
@@ -89,9 +86,7 @@ def compiles(source: str, filename: str = "<infill>") -> bool:
 
 def _tree_dump(source: str) -> str | None:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return ast.dump(ast.parse(source))
+        return ast.dump(quiet_parse(source))
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
 

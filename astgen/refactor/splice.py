@@ -13,16 +13,20 @@ and after the last one must equal the original's."""
 from __future__ import annotations
 
 import ast
-import sys
 from collections.abc import Sequence
 from typing import Any
 
 import libcst as cst
 from libcst.metadata import PositionProvider
 
+from astgen.codec.holes import marker_index, marker_name
+from astgen.codec.source import deep_recursion
 from astgen.errors import AstgenError, NoHoleError, UnsupportedSourceError
+from astgen.refactor.filler import HoleFiller, SamplingConfig
 
 __all__ = ["Span", "fill_file_bytes", "parse_file_bytes", "rewrite_function_bytes", "rewrite_span_bytes"]
+
+_GREEDY = SamplingConfig()
 
 _ATOMS = (
     ast.Name,
@@ -40,10 +44,6 @@ _ATOMS = (
     ast.GeneratorExp,
     ast.JoinedStr,
 )
-
-
-def _marker(k: int) -> str:
-    return f"__astgen_hole_{k}__"
 
 
 def parse_file_bytes(data: bytes, filename: str) -> cst.Module:
@@ -75,16 +75,13 @@ class _Numberer(cst.CSTTransformer):
         self.count = 0
 
     def leave_Ellipsis(self, original: cst.Ellipsis, updated: cst.Ellipsis) -> cst.Name:
-        name = cst.Name(_marker(self.count), lpar=updated.lpar, rpar=updated.rpar)
+        name = cst.Name(marker_name(self.count), lpar=updated.lpar, rpar=updated.rpar)
         self.count += 1
         return name
 
 
 def _hole_index(node: cst.CSTNode) -> int | None:
-    if isinstance(node, cst.Name) and node.value.startswith("__astgen_hole_") and node.value.endswith("__"):
-        digits = node.value[len("__astgen_hole_") : -2]
-        return int(digits) if digits.isdigit() else None
-    return None
+    return marker_index(node.value) if isinstance(node, cst.Name) else None
 
 
 class _UseModuleDefaults(cst.CSTTransformer):
@@ -235,8 +232,10 @@ class _Splicer(cst.CSTTransformer):
         return node
 
 
-def fill_file_bytes(gen: Any, data: bytes, filename: str = "<file>", **decode: Any) -> bytes:
-    """The bytes of the file with every `...` hole filled by `gen` (a Generator); nothing else changes.
+def fill_file_bytes(
+    gen: HoleFiller, data: bytes, filename: str = "<file>", sampling: SamplingConfig = _GREEDY
+) -> bytes:
+    """The bytes of the file with every `...` hole filled by `gen` (e.g. a Generator); nothing else changes.
 
     Raises SourceSyntaxError, UnsupportedSourceError, NoHoleError, InfillError, or AstgenError if the
     spliced result would not compile (nothing is returned then)."""
@@ -245,7 +244,7 @@ def fill_file_bytes(gen: Any, data: bytes, filename: str = "<file>", **decode: A
     numbered = module.visit(numberer)
     if numberer.count == 0:
         raise NoHoleError(f"{filename}: no hole to fill; write `...` where code should be generated")
-    return _fill_numbered(gen, numbered, filename, decode)
+    return _fill_numbered(gen, numbered, filename, sampling)
 
 
 class _FunctionHoles(cst.CSTTransformer):
@@ -272,7 +271,7 @@ class _FunctionHoles(cst.CSTTransformer):
         self.scope.pop()
         if self.name not in (qualname, updated.name.value):
             return updated
-        hole = cst.SimpleStatementLine(body=[cst.Expr(cst.Name(_marker(self.count)))])
+        hole = cst.SimpleStatementLine(body=[cst.Expr(cst.Name(marker_name(self.count)))])
         self.count += 1
         body = updated.body
         if isinstance(body, cst.IndentedBlock):
@@ -292,14 +291,16 @@ def _is_docstring(stmt: cst.BaseStatement) -> bool:
     )
 
 
-def rewrite_function_bytes(gen: Any, data: bytes, name: str, filename: str = "<file>", **decode: Any) -> bytes:
+def rewrite_function_bytes(
+    gen: HoleFiller, data: bytes, name: str, filename: str = "<file>", sampling: SamplingConfig = _GREEDY
+) -> bytes:
     """Regenerate the body of function `name` (`f` or `Class.method`; every match) and keep all else."""
     module = parse_file_bytes(data, filename)
     marker = _FunctionHoles(name)
     numbered = module.visit(marker)
     if marker.count == 0:
         raise AstgenError(f"{filename}: no function named {name!r}")
-    return _fill_numbered(gen, numbered, filename, decode)
+    return _fill_numbered(gen, numbered, filename, sampling)
 
 
 Span = tuple[int, int, int, int]  # start line, start column, end line, end column (1-based, inclusive)
@@ -323,16 +324,20 @@ class _SpanHole(cst.CSTTransformer):
             return updated
         self.done = True
         if isinstance(original, cst.BaseExpression):
-            return cst.Name(_marker(0), lpar=getattr(updated, "lpar", ()), rpar=getattr(updated, "rpar", ()))
+            return cst.Name(marker_name(0), lpar=getattr(updated, "lpar", ()), rpar=getattr(updated, "rpar", ()))
         hole = cst.SimpleStatementLine(
-            body=[cst.Expr(cst.Name(_marker(0)))], leading_lines=getattr(updated, "leading_lines", ())
+            body=[cst.Expr(cst.Name(marker_name(0)))], leading_lines=getattr(updated, "leading_lines", ())
         )
         if isinstance(original, cst.BaseSmallStatement):
-            return cst.Expr(cst.Name(_marker(0)), semicolon=getattr(updated, "semicolon", cst.MaybeSentinel.DEFAULT))
+            return cst.Expr(
+                cst.Name(marker_name(0)), semicolon=getattr(updated, "semicolon", cst.MaybeSentinel.DEFAULT)
+            )
         return hole
 
 
-def rewrite_span_bytes(gen: Any, data: bytes, span: Span, filename: str = "<file>", **decode: Any) -> bytes:
+def rewrite_span_bytes(
+    gen: HoleFiller, data: bytes, span: Span, filename: str = "<file>", sampling: SamplingConfig = _GREEDY
+) -> bytes:
     """Regenerate the smallest expression (in a readable position) or statement covering `span`."""
     module = parse_file_bytes(data, filename)
     wrapper = cst.MetadataWrapper(module, unsafe_skip_copy=True)
@@ -352,7 +357,7 @@ def rewrite_span_bytes(gen: Any, data: bytes, span: Span, filename: str = "<file
     for node in covering:
         candidate = module.visit(_SpanHole(node))
         if _readable_hole(candidate.code):
-            return _fill_numbered(gen, candidate, filename, decode)
+            return _fill_numbered(gen, candidate, filename, sampling)
     raise AstgenError(f"{filename}: no statement or expression covers {_span_text(span)}")
 
 
@@ -370,25 +375,30 @@ def _readable_hole(code: str) -> bool:
         tree = ast.parse(code)
     except SyntaxError:
         return False
-    found = [n for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == _marker(0)]
+    found = [n for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == marker_name(0)]
     return len(found) == 1 and isinstance(found[0].ctx, ast.Load)
 
 
-def _fill_numbered(gen: Any, numbered: cst.Module, filename: str, decode: dict[str, Any]) -> bytes:
+def _fill_numbered(gen: HoleFiller, numbered: cst.Module, filename: str, sampling: SamplingConfig) -> bytes:
     """Fill the marker holes of `numbered` and splice the fills in; checks that the result compiles."""
-    fills = gen.fill_holes(numbered.code, filename=filename, markers=True, **decode)
+    fills = gen.fill_holes(
+        numbered.code,
+        filename=filename,
+        temperature=sampling.temperature,
+        top_p=sampling.top_p,
+        seed=sampling.seed,
+        max_actions=sampling.max_actions,
+        markers=True,
+    )
     splicer = _Splicer(fills)
     out = numbered.visit(splicer)
     missing = set(fills) - splicer.used
     if missing:
         raise AstgenError(f"{filename}: hole {min(missing)} could not be placed back into the file")
     new = out.bytes
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, 20000))
     try:
-        compile(new, filename, "exec", dont_inherit=True)
+        with deep_recursion():
+            compile(new, filename, "exec", dont_inherit=True)
     except (SyntaxError, ValueError) as e:
         raise AstgenError(f"{filename}: the filled file would not compile ({e}); it was left unchanged") from None
-    finally:
-        sys.setrecursionlimit(limit)
     return new

@@ -1,8 +1,8 @@
 """astgen as a LibCST codemod command, for `python -m libcst.tool codemod`:
 
-    python -m libcst.tool codemod --no-format -x astgen.codemod.AstgenCommand src/      # fill every `...`
-    python -m libcst.tool codemod --no-format -x astgen.codemod.AstgenCommand --function K.run src/k.py
-    python -m libcst.tool codemod --no-format -x astgen.codemod.AstgenCommand --span 12:5-12:30 src/k.py
+    python -m libcst.tool codemod --no-format -x astgen.refactor.codemod.AstgenCommand src/      # fill every `...`
+    python -m libcst.tool codemod --no-format -x astgen.refactor.codemod.AstgenCommand --function K.run src/k.py
+    python -m libcst.tool codemod --no-format -x astgen.refactor.codemod.AstgenCommand --span 12:5-12:30 src/k.py
 
 `--no-format` matters: without it the tool runs a formatter (black) over each whole file, which
 would change the bytes astgen keeps (and fails if no formatter is installed).  Files without a hole
@@ -14,19 +14,19 @@ from __future__ import annotations
 import argparse
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import libcst as cst
 from libcst.codemod import CodemodCommand, CodemodContext, SkipFile
 
 from astgen.errors import NoHoleError
-from astgen.refactor import Operation, apply_operation, parse_span
+from astgen.refactor.files import Operation, apply_operation, parse_span
+from astgen.refactor.filler import HoleFiller, SamplingConfig
 
 __all__ = ["AstgenCommand"]
 
 
 @lru_cache(maxsize=2)
-def _generator(checkpoint: str | None) -> Any:
+def _generator(checkpoint: str | None) -> HoleFiller:
     from astgen.generator import load
 
     return load(Path(checkpoint) if checkpoint else None)
@@ -49,7 +49,7 @@ class AstgenCommand(CodemodCommand):
         seed: int | None = None,
         max_actions: int = 256,
         checkpoint: str | None = None,
-        generator: Any = None,
+        generator: HoleFiller | None = None,
     ) -> None:
         super().__init__(context)
         if function and span:
@@ -60,7 +60,7 @@ class AstgenCommand(CodemodCommand):
             self.operation = Operation("span", span=parse_span(span))
         else:
             self.operation = Operation("infill")
-        self.decode = {"temperature": temperature, "seed": seed, "max_actions": max_actions}
+        self.sampling = SamplingConfig(temperature=temperature, seed=seed, max_actions=max_actions)
         self.checkpoint = checkpoint
         self.generator = generator
 
@@ -77,7 +77,7 @@ class AstgenCommand(CodemodCommand):
         gen = self.generator if self.generator is not None else _generator(self.checkpoint)
         filename = self.context.filename or "<module>"
         try:
-            new = apply_operation(gen, tree.bytes, self.operation, filename, self.decode)
+            new = apply_operation(gen, tree.bytes, self.operation, filename, self.sampling)
         except NoHoleError as e:
             raise SkipFile(str(e)) from None
         return cst.parse_module(new)

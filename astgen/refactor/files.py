@@ -15,10 +15,11 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from astgen.corpus import python_files
 from astgen.errors import AstgenError
-from astgen.splice import Span, fill_file_bytes, rewrite_function_bytes, rewrite_span_bytes
+from astgen.refactor.filler import HoleFiller, SamplingConfig
+from astgen.refactor.splice import Span, fill_file_bytes, rewrite_function_bytes, rewrite_span_bytes
 
 __all__ = [
     "FileResult",
@@ -74,31 +75,22 @@ def parse_span(text: str) -> Span:
 
 def expand_paths(paths: Iterable[str]) -> tuple[list[Path], list[FileResult]]:
     """Files to process (folders walked for *.py, sorted) and errors for paths that do not exist."""
-    files: list[Path] = []
-    errors: list[FileResult] = []
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            files.extend(sorted(q for q in p.rglob("*.py") if q.is_file()))
-        elif p.is_file():
-            files.append(p)
-        else:
-            errors.append(FileResult(raw, "error", f"{raw}: no such file or directory"))
-    return files, errors
+    files, missing = python_files(paths)
+    return files, [FileResult(raw, "error", f"{raw}: no such file or directory") for raw in missing]
 
 
-def apply_operation(gen: Any, data: bytes, op: Operation, filename: str, decode: dict[str, Any]) -> bytes:
+def apply_operation(gen: HoleFiller, data: bytes, op: Operation, filename: str, sampling: SamplingConfig) -> bytes:
     """The new bytes of one file under `op` (raises AstgenError subclasses on bad input)."""
     if op.kind == "infill":
-        return fill_file_bytes(gen, data, filename, **decode)
+        return fill_file_bytes(gen, data, filename, sampling)
     if op.kind == "function" and op.function:
-        return rewrite_function_bytes(gen, data, op.function, filename, **decode)
+        return rewrite_function_bytes(gen, data, op.function, filename, sampling)
     if op.kind == "span" and op.span is not None:
-        return rewrite_span_bytes(gen, data, op.span, filename, **decode)
+        return rewrite_span_bytes(gen, data, op.span, filename, sampling)
     raise AstgenError(f"unknown operation {op!r}")
 
 
-def process_file(gen: Any, path: Path, op: Operation, decode: dict[str, Any]) -> FileResult:
+def process_file(gen: HoleFiller, path: Path, op: Operation, sampling: SamplingConfig) -> FileResult:
     """Read one file and compute its new bytes; never raises for bad input."""
     name = str(path)
     try:
@@ -106,7 +98,7 @@ def process_file(gen: Any, path: Path, op: Operation, decode: dict[str, Any]) ->
     except OSError as e:
         return FileResult(name, "error", f"{name}: cannot read: {e.strerror or e}")
     try:
-        new = apply_operation(gen, data, op, name, decode)
+        new = apply_operation(gen, data, op, name, sampling)
     except AstgenError as e:
         return FileResult(name, "error", str(e), data)
     except RecursionError:

@@ -1,0 +1,39 @@
+"""What the refactoring tool needs from a model: a `HoleFiller`, and the `SamplingConfig` it is asked with.
+
+The splice only ever calls `fill_holes` on source whose holes are marker names; any object with that
+method (the library's `Generator`, or a test double) can drive it.  The sampling options travel from
+the command line (or the codemod's arguments) to that call as one frozen config."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = ["HoleFiller", "SamplingConfig"]
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """How holes are filled: `temperature` 0 is greedy; `max_actions` bounds each hole's length."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+    max_actions: int = 256
+
+
+class HoleFiller(Protocol):
+    """Fills the marker holes (`__astgen_hole_<k>__`) of a module: {k: statements or one expression}."""
+
+    def fill_holes(
+        self,
+        source: str,
+        filename: str = ...,
+        temperature: float = ...,
+        top_p: float = ...,
+        seed: int | None = ...,
+        max_actions: int = ...,
+        retries: int = ...,
+        markers: bool = ...,
+    ) -> dict[int, list[ast.stmt] | ast.expr]: ...

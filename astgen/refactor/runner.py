@@ -1,0 +1,106 @@
+"""Running one refactoring operation over files and folders: a diff (default), the new text, the
+writes or a check, with a progress bar and optionally worker processes.
+
+This is the command line's `infill` / `rewrite` without the option parsing: `run_files` prints what
+the user asked for and returns the exit code (0 done, 1 `check` found changes, 2 some file failed)."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+from astgen.errors import AstgenError
+from astgen.refactor.files import (
+    FileResult,
+    Operation,
+    apply_operation,
+    expand_paths,
+    process_file,
+    unified_diff,
+    write_atomic,
+)
+from astgen.refactor.filler import HoleFiller, SamplingConfig
+from astgen.refactor.splice import parse_file_bytes
+
+__all__ = ["Output", "run_files"]
+
+Output = Literal["diff", "print", "in-place", "check"]
+Loader = Callable[[], HoleFiller]
+
+_WORKER: dict[str, HoleFiller] = {}
+
+
+def _worker_init(loader: Loader) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    _WORKER["gen"] = loader()
+
+
+def _worker(job: tuple[Path, Operation, SamplingConfig]) -> FileResult:
+    path, op, sampling = job
+    return process_file(_WORKER["gen"], path, op, sampling)
+
+
+def _error(msg: str) -> None:
+    print(f"astgen: error: {msg}", file=sys.stderr)
+
+
+def run_files(
+    paths: list[str], op: Operation, sampling: SamplingConfig, output: Output, jobs: int, loader: Loader
+) -> int:
+    """Apply `op` to every file (folders walked for *.py; `-` = stdin to stdout); `loader` makes the
+    model (once, or once per worker process when `jobs` > 1: it must then be picklable)."""
+    from tqdm import tqdm
+
+    if paths == ["-"]:
+        data = sys.stdin.buffer.read()
+        parse_file_bytes(data, "<stdin>")  # a syntax error answers before the model loads
+        sys.stdout.buffer.write(apply_operation(loader(), data, op, "<stdin>", sampling))
+        return 0
+    files, results = expand_paths(paths)
+    jobs = max(1, min(jobs, len(files)))
+    bar = tqdm(total=len(files), desc="astgen", unit="file", disable=len(files) < 2, file=sys.stderr)
+    if jobs == 1:
+        gen = loader() if files else None
+        for path in files:
+            results.append(process_file(gen, path, op, sampling))  # type: ignore[arg-type]
+            bar.update()
+    else:
+        ctx = mp.get_context("spawn")
+        with ctx.Pool(jobs, initializer=_worker_init, initargs=(loader,)) as pool:
+            for r in pool.imap(_worker, [(p, op, sampling) for p in files]):
+                results.append(r)
+                bar.update()
+    bar.close()
+    errors = changed = 0
+    for r in results:
+        if r.status == "error":
+            errors += 1
+            _error(r.message)
+            continue
+        if r.status != "changed" or r.new is None or r.original is None:
+            continue
+        changed += 1
+        if output == "in-place":
+            try:
+                write_atomic(Path(r.path), r.original, r.new)
+            except AstgenError as e:
+                errors += 1
+                _error(str(e))
+                continue
+            print(f"rewrote {r.path}", file=sys.stderr)
+        elif output == "print":
+            sys.stdout.buffer.write(r.new)
+            sys.stdout.flush()
+        elif output == "diff":
+            sys.stdout.write(unified_diff(r))
+            sys.stdout.flush()
+    if output == "check" and changed:
+        print(f"{changed} file(s) would change", file=sys.stderr)
+    if errors:
+        return 2
+    return 1 if output == "check" and changed else 0
