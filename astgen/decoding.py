@@ -16,7 +16,6 @@ code after the hole closes the list)."""
 
 from __future__ import annotations
 
-import inspect
 import time
 from dataclasses import dataclass, field
 
@@ -27,6 +26,7 @@ from astgen.errors import GrammarError
 from astgen.grammar.actions import STOP
 from astgen.grammar.compiled import CompiledGrammar
 from astgen.matcher import Matcher, MatcherConfig
+from astgen.stepping import KVStepper
 
 __all__ = ["DecodeConfig", "DecodeStats", "decode_holes", "sample_from_logits"]
 
@@ -151,8 +151,6 @@ def decode_holes(
     """Fill one hole per task; returns each hole's actions (without the closing `<sep>`).
 
     Raises GrammarError if a prefix is not a valid action sequence of `compiled`."""
-    from transformers import DynamicCache
-
     stats = stats if stats is not None else DecodeStats()
     t_start = time.perf_counter()
     device = next(model.parameters()).device
@@ -175,16 +173,9 @@ def decode_holes(
     pending: list[list[int]] = [list(t.prompt) for t in tasks]
     out: list[list[int]] = [[] for _ in tasks]
     done = [False] * b
-    cache = DynamicCache()
-    attn = torch.zeros(b, 0, dtype=torch.long, device=device)
-    positions = torch.zeros(b, dtype=torch.long, device=device)
+    stepper = KVStepper(model, b, pad_id)
     last_logits: torch.Tensor | None = None
     max_steps = cfg.max_actions * 2 + 64  # the budget ends holes far earlier; this guards the loop
-    inner = getattr(model, "model", None)
-    head = model.get_output_embeddings()  # type: ignore[operator]
-    runner = inner if inner is not None and head is not None else model
-    # transformers 5.24 renamed `past_key_values` to `cache`; older versions only know the former
-    cache_kw = "cache" if "cache" in inspect.signature(runner.forward).parameters else "past_key_values"
     with torch.no_grad():
         for _ in range(max_steps):
             t_mask = time.perf_counter()
@@ -200,35 +191,9 @@ def decode_holes(
                 )
             need = [r for r in live if not forced[r]] if cfg.prefill_forced else [r for r in live if pending[r]]
             if need:
-                lens = [len(p) for p in pending]
-                width = max(lens)
-                ids = torch.full((b, width), pad_id, dtype=torch.long)
-                new = torch.zeros(b, width, dtype=torch.long)
-                for r, p in enumerate(pending):
-                    if p:
-                        ids[r, : len(p)] = torch.tensor(p, dtype=torch.long)
-                        new[r, : len(p)] = 1
-                ids, new = ids.to(device), new.to(device)
-                attn = torch.cat([attn, new], dim=1)
-                pos = positions.unsqueeze(1) + torch.arange(width, device=device).unsqueeze(0)
-                if inner is not None and head is not None:
-                    hidden = inner(
-                        input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True, **{cache_kw: cache}
-                    ).last_hidden_state
-                    lens_t = torch.tensor(lens, device=device)
-                    idx = (lens_t - 1).clamp(min=0)
-                    fresh = head(hidden[torch.arange(b, device=device), idx]).float()  # type: ignore[operator]
-                else:
-                    full = model(
-                        input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True, **{cache_kw: cache}
-                    ).logits
-                    lens_t = torch.tensor(lens, device=device)
-                    fresh = full[torch.arange(b, device=device), (lens_t - 1).clamp(min=0)].float()
-                has_new = (lens_t > 0).unsqueeze(1)
-                last_logits = fresh if last_logits is None else torch.where(has_new, fresh, last_logits)
-                positions = positions + lens_t
+                last_logits = stepper.feed(pending)
                 stats.model_calls += 1
-                stats.tokens_fed += sum(lens)
+                stats.tokens_fed += sum(len(p) for p in pending)
                 stats.per_call_rows.append(len(need))
                 pending = [[] for _ in range(b)]
             choice = allowed.to(torch.uint8).argmax(1)

@@ -10,12 +10,12 @@ Three ways a token LM can be made to write code, compared against the AST model 
 * ``rejection``: free decoding, then Python's own `compile` as the check; a failing row is sampled
   again (temperature 0.7, new seed) up to `retries` times.
 
-Batched with a KV cache (left padding, explicit positions), so model calls are one per generated
-token per batch.  `TokenDecodeStats` counts calls, tokens and the time spent computing masks."""
+Batched with a KV cache (`astgen.stepping.KVStepper`: ragged rows, explicit positions), so model
+calls are one per generated token per batch.  `TokenDecodeStats` counts calls, tokens and the time
+spent computing masks."""
 
 from __future__ import annotations
 
-import inspect
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -27,6 +27,7 @@ import torch
 from astgen.decoding import sample_from_logits
 from astgen.model import ModelConfig
 from astgen.research.python_lark import python_grammar
+from astgen.stepping import KVStepper
 
 __all__ = ["MODES", "TokenDecodeStats", "TokenDecoder", "top_level_end"]
 
@@ -139,8 +140,6 @@ class TokenDecoder:
         forced: Sequence[Sequence[int]],
         stop: Callable[[list[int]], bool] | None,
     ) -> list[list[int]]:
-        from transformers import DynamicCache
-
         t0 = time.perf_counter()
         device = self.device
         b = len(prompts)
@@ -153,32 +152,17 @@ class TokenDecoder:
                     if not m.consume_token(int(t)):
                         raise RuntimeError(f"the grammar rejects the forced prompt token {t}: {m.get_error()[:300]}")
         self.stats.mask_seconds += time.perf_counter() - t_mask
-        width = max(len(p) for p in prompts)
-        ids = torch.full((b, width), self.config.pad_id, dtype=torch.long)
-        attn = torch.zeros((b, width), dtype=torch.long)
-        for r, p in enumerate(prompts):
-            ids[r, width - len(p) :] = torch.tensor(list(p), dtype=torch.long)
-            attn[r, width - len(p) :] = 1
-        ids, attn = ids.to(device), attn.to(device)
-        positions = (attn.cumsum(1) - 1).clamp(min=0)
         generator = None
         if seed is not None and temperature > 0:
             generator = torch.Generator(device=device)
             generator.manual_seed(seed)
-        inner = self.model.model
-        head = self.model.get_output_embeddings()
-        cache_kw = "cache" if "cache" in inspect.signature(inner.forward).parameters else "past_key_values"
-        cache = DynamicCache()
+        stepper = KVStepper(self.model, b, self.config.pad_id)
         out: list[list[int]] = [[] for _ in range(b)]
         done = [False] * b
         bits = torch.arange(32, dtype=torch.int32)
         constrained = any(m is not None for m in matchers)
         with torch.no_grad():
-            hidden = inner(
-                input_ids=ids, attention_mask=attn, position_ids=positions, use_cache=True, **{cache_kw: cache}
-            ).last_hidden_state
-            logits = head(hidden[:, -1]).float()
-            next_pos = positions[:, -1] + 1
+            logits = stepper.feed(prompts).clone()  # masked in place below; the stepper keeps its own
             for _ in range(max_new):
                 live = [r for r in range(b) if not done[r]]
                 self.stats.model_calls += 1
@@ -218,17 +202,7 @@ class TokenDecoder:
                     self.stats.mask_seconds += time.perf_counter() - t_mask
                 if all(done):
                     break
-                step_ids = choice.unsqueeze(1).to(device)
-                attn = torch.cat([attn, torch.ones((b, 1), dtype=torch.long, device=device)], dim=1)
-                hidden = inner(
-                    input_ids=step_ids,
-                    attention_mask=attn,
-                    position_ids=next_pos.unsqueeze(1),
-                    use_cache=True,
-                    **{cache_kw: cache},
-                ).last_hidden_state
-                logits = head(hidden[:, -1]).float()
-                next_pos = next_pos + 1
+                logits = stepper.feed([[] if done[r] else [int(chosen[r])] for r in range(b)]).clone()
         self.stats.rows += b
         self.stats.seconds += time.perf_counter() - t0
         return out

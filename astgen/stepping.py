@@ -1,0 +1,69 @@
+"""Stepping a causal LM with a KV cache over ragged batches: the one model loop of every decoder.
+
+Each call feeds every row the tokens it has not yet shown the model (any number, zero included),
+right-padded into one batch; the attention mask and per-row positions make the padding invisible,
+so rows advance independently.  The AST decoder feeds a row's forced actions and its next real step
+together (forced-action prefill); the token baseline feeds one token per row per step."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+__all__ = ["KVStepper"]
+
+
+class KVStepper:
+    """A model, its KV cache and each row's position; `feed` returns the logits after each row's last token."""
+
+    def __init__(self, model: Any, batch_size: int, pad_id: int):
+        from transformers import DynamicCache
+
+        self.device = next(model.parameters()).device
+        self.batch_size, self.pad_id = batch_size, pad_id
+        inner = getattr(model, "model", None)
+        head = model.get_output_embeddings()
+        # the backbone + the head at each row's last position only (a full-vocabulary head over every
+        # prefilled position is most of the cost of a call); a model without that split runs whole
+        self.inner, self.head = (inner, head) if inner is not None and head is not None else (None, None)
+        self.model = model
+        runner = self.inner if self.inner is not None else model
+        # transformers 5.24 renamed `past_key_values` to `cache`; older versions only know the former
+        self.cache_kw = "cache" if "cache" in inspect.signature(runner.forward).parameters else "past_key_values"
+        self.cache = DynamicCache()
+        self.attn = torch.zeros(batch_size, 0, dtype=torch.long, device=self.device)
+        self.positions = torch.zeros(batch_size, dtype=torch.long, device=self.device)
+        self.logits: torch.Tensor | None = None
+
+    def feed(self, chunks: Sequence[Sequence[int]]) -> torch.Tensor:
+        """Run each row's new tokens through the model in one call; [B, V] float logits after each
+        row's last token so far (a row fed nothing keeps the logits it had)."""
+        b, dev = self.batch_size, self.device
+        lens = [len(c) for c in chunks]
+        width = max(lens)
+        ids = torch.full((b, width), self.pad_id, dtype=torch.long)
+        new = torch.zeros(b, width, dtype=torch.long)
+        for r, chunk in enumerate(chunks):
+            if chunk:
+                ids[r, : len(chunk)] = torch.tensor(list(chunk), dtype=torch.long)
+                new[r, : len(chunk)] = 1
+        ids, new = ids.to(dev), new.to(dev)
+        self.attn = torch.cat([self.attn, new], dim=1)
+        pos = self.positions.unsqueeze(1) + torch.arange(width, device=dev).unsqueeze(0)
+        lens_t = torch.tensor(lens, device=dev)
+        last = (lens_t - 1).clamp(min=0)
+        rows = torch.arange(b, device=dev)
+        kw = {"input_ids": ids, "attention_mask": self.attn, "position_ids": pos, "use_cache": True}
+        kw[self.cache_kw] = self.cache
+        if self.inner is not None and self.head is not None:
+            hidden = self.inner(**kw).last_hidden_state
+            fresh = self.head(hidden[rows, last]).float()
+        else:
+            fresh = self.model(**kw).logits[rows, last].float()
+        has_new = (lens_t > 0).unsqueeze(1)
+        self.logits = fresh if self.logits is None else torch.where(has_new, fresh, self.logits)
+        self.positions = self.positions + lens_t
+        return self.logits
