@@ -25,7 +25,7 @@ lint: setup
 	$(BIN)/mypy astgen
 
 bench: setup
-	$(BIN)/python benchmarks/bench_matcher.py
+	$(BIN)/python -m benchmarks.bench_matcher
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

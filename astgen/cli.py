@@ -410,16 +410,27 @@ def compare_cmd(
 ) -> None:
     """Research harness: train or load the AST model and a token-level baseline of the same size, data and
     compute; evaluate both on the held-out test split; write the report and plots (source checkout only)."""
-    root = Path(__file__).resolve().parent.parent
-    if not (root / "training" / "compare.py").is_file():
-        _fail("astgen compare needs a source checkout (the training scripts live beside the package, not in it)")
-    sys.path.insert(0, str(root))
-    from training.compare import BUDGETS
-    from training.compare import main as compare_main
+    import subprocess
 
-    if budget not in BUDGETS:
-        _fail(f"--budget must be one of {', '.join(sorted(BUDGETS))}, got {budget!r}")
-    compare_main(["--budget", budget, *(["--skip", *skip] if skip else [])])
+    root = _source_checkout()
+    if root is None:
+        _fail(
+            "astgen compare runs the research harness of a source checkout (training/ is not installed with "
+            "the package): run it inside a clone of the astgen repository, or `python -m training.compare` there"
+        )
+    command = [sys.executable, "-m", "training.compare", "--budget", budget, *(["--skip", *skip] if skip else [])]
+    code = subprocess.call(command, cwd=root)
+    if code:
+        raise typer.Exit(code)
+
+
+def _source_checkout() -> Path | None:
+    """The astgen source checkout this package runs from (an editable install), or the working folder
+    if it is one; None otherwise.  `training/` lives beside the package there, not in it."""
+    for root in (Path(__file__).resolve().parent.parent, Path.cwd()):
+        if (root / "training" / "compare.py").is_file() and (root / "astgen" / "cli.py").is_file():
+            return root
+    return None
 
 
 @app.command("demo")

@@ -1,6 +1,6 @@
 """Decoding throughput of the shipped model on CPU: batch 1 vs 32, forced-action prefill on vs off.
 
-    python benchmarks/bench_decode.py --data data --holes 64 --threads 2 --out docs/bench_decode.json
+    python -m benchmarks.bench_decode --data data --holes 64 --threads 2 --out docs/bench_decode.json
 
 Holes are cut from test-split files (an equal share of expression / statements / body / argument
 holes, seeded) and filled greedily, so both prefill settings produce identical programs (a test
@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import sys
 import time
 from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `training` from a source checkout
 
 import numpy as np
 import torch
@@ -29,6 +25,7 @@ from astgen.generator import Generator
 from astgen.model import load_checkpoint
 from training.data import load_spans, load_split
 from training.fim import FimConfig, sample_holes
+from training.machine import cpu_name
 
 
 def test_holes(data: str, n: int, seed: int, hole_id: int, max_hole: int) -> list[HoledProgram]:
@@ -95,7 +92,7 @@ def main() -> None:
         rows.append(run(gen, single, 1, prefill, args.max_actions))
         rows.append(run(gen, programs, 32, prefill, args.max_actions))
     report = {
-        "machine": f"{platform.processor() or platform.machine()}, {args.threads} torch threads, CPU",
+        "machine": f"{cpu_name()}, {args.threads} torch threads, CPU",
         "torch": torch.__version__,
         "checkpoint": str(args.checkpoint),
         "max_actions": args.max_actions,

@@ -39,7 +39,7 @@ llguidance / XGrammar (per-sequence matchers on the CPU)
 
 Run (the default takes about 1.5-2 minutes on 2 CPU cores):
 
-    .venv/bin/python benchmarks/bench_matcher.py [--steps 300] [--batches 1,8,64] [--device cpu|cuda|all]
+    .venv/bin/python -m benchmarks.bench_matcher [--steps 300] [--batches 1,8,64] [--device cpu|cuda|all]
         [--engines astgen,llguidance,xgrammar] [--out results.md] [--profile]
 
 XGrammar 0.2.x imports `tvm_ffi` and `transformers` at import time; if it cannot be imported the
@@ -69,14 +69,14 @@ from typing import Any
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from astgen.codec import default_codec
+from astgen.compiled_default import default_compiled
+from astgen.grammar.actions import EOS
+from astgen.matcher import Matcher, MatcherConfig
+from training.bpe import train_byte_bpe
+from training.machine import cpu_name
 
-from astgen.codec import default_codec  # noqa: E402
-from astgen.compiled_default import default_compiled  # noqa: E402
-from astgen.grammar.actions import EOS  # noqa: E402
-from astgen.matcher import Matcher, MatcherConfig  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 STDLIB = sysconfig.get_paths()["stdlib"]
 
@@ -349,26 +349,14 @@ def profile_astgen(device: torch.device, batch: int, rows: list[list[int]], skip
 # ---------------------------------------------------------------------------------------- others
 def train_bpe(vocab_size: int):
     """Byte-level BPE with `vocab_size` tokens (one of them `<|eos|>`) trained on stdlib source."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
     files = sorted(glob.glob(os.path.join(STDLIB, "*.py")))[:120]
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=["<|eos|>"],
-        show_progress=False,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
 
     def texts():
         for f in files:
             with open(f, encoding="utf-8", errors="replace") as fh:
                 yield fh.read()
 
-    tok.train_from_iterator(texts(), trainer)
-    return tok
+    return train_byte_bpe(texts(), vocab_size, ["<|eos|>"])
 
 
 def candidate_statements(limit_files: int = 30) -> list[str]:
@@ -621,15 +609,7 @@ def bench_engine(
 
 # ---------------------------------------------------------------------------------------- report
 def machine_lines(threads: int) -> list[str]:
-    cpu = "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = cpu_name()
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False

@@ -15,7 +15,7 @@ Variants:
              vocabularies, which were trained on the terminals of all stdlib files)
   bpe-U      vocab = number of distinct action ids seen at model-visible steps in the train split
 
-    .venv/bin/python benchmarks/bench_tokens.py [--jobs 2] [--limit N] [--json out.json]
+    .venv/bin/python -m benchmarks.bench_tokens [--jobs 2] [--limit N] [--json out.json]
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ import argparse
 import hashlib
 import json
 import multiprocessing as mp
-import platform
 import statistics
 import sys
 import time
@@ -37,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from astgen.errors import AstgenError
+from training.bpe import train_byte_bpe
+from training.machine import machine_info
 
 EVAL_MOD = 10  # files whose sha256 (of canonical source) is 0 mod EVAL_MOD are held out
 CATEGORIES = ("constructor", "<stop>", "<more>", "<close>", "<end>", "<eos>", "piece")
@@ -152,19 +153,7 @@ def _measure(path: str) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------- BPE
 def train_bpe(texts: list[str], vocab_size: int) -> Any:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=["<eos>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(texts, trainer=trainer, length=len(texts))
-    return tok
+    return train_byte_bpe(texts, vocab_size, ["<eos>"], length=len(texts))
 
 
 def bpe_counts(tok: Any, rows: list[dict[str, Any]], check: int = 20) -> tuple[list[int], list[int]]:
@@ -221,22 +210,14 @@ def summarize(rows: list[dict[str, Any]], bpe: list[int]) -> dict[str, Any]:
 
 def machine() -> dict[str, str]:
     import tokenizers
-    import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    m = machine_info()
     return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
+        "python": m["python"],
+        "torch": m["torch"],
         "tokenizers": tokenizers.__version__,
-        "cpu": f"{cpu} ({os.cpu_count()} logical cores visible)",
-        "platform": platform.platform(),
+        "cpu": f"{m['cpu']} ({m['cores']} logical cores visible)",
+        "platform": m["platform"],
     }
 
 

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from astgen.baseline import load_token_checkpoint, save_token_checkpoint
 from astgen.codec import unparse
 from astgen.errors import CheckpointError
 from astgen.model import ModelConfig, build_model
+from astgen.research.baseline import load_token_checkpoint, save_token_checkpoint
 from astgen.research.token_decoding import TokenDecoder, top_level_end
 from training.fim import FimConfig
 from training.token_data import train_tokenizer

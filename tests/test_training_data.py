@@ -94,18 +94,6 @@ pytest.importorskip("accelerate")
 pytest.importorskip("transformers")
 
 
-def test_window_batches_are_a_function_of_the_step() -> None:
-    from training.train import WindowBatcher
-
-    stream = np.arange(1000, dtype=np.uint16)
-    batcher = WindowBatcher(stream, seq_len=16, batch_size=3, bos_id=999, seed=0)
-    a, b = batcher.batch(5), batcher.batch(5)
-    assert a.shape == (3, 17) and torch.equal(a, b)
-    assert (a[:, 0] == 999).all()
-    assert (a[:, 2:] - a[:, 1:-1] == 1).all()  # contiguous windows of the stream
-    assert not torch.equal(batcher.batch(6), a)
-
-
 def test_validation_windows_score_every_action_once() -> None:
     from training.train import document_windows
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -32,15 +31,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from astgen.baseline import load_token_checkpoint
 from astgen.codec import default_codec, unparse
 from astgen.codec.holes import holed_program, prompt_window
 from astgen.compiled_default import default_compiled
 from astgen.decoding import DecodeConfig
 from astgen.generator import Generator
 from astgen.model import load_checkpoint
+from astgen.research.baseline import load_token_checkpoint
 from astgen.research.cases import InfillCase, cases_in_function, compiles, parses, sample_cases
 from astgen.research.token_decoding import MODES, TokenDecoder, top_level_end
+from training.machine import describe
 
 __all__ = ["BUDGETS", "Budget", "main"]
 
@@ -504,15 +504,6 @@ def learning_curves(b: Budget) -> dict[str, list[dict[str, float]]]:
     return out
 
 
-def machine() -> str:
-    import os
-
-    return (
-        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores, no GPU; Python "
-        f"{platform.python_version()}, torch {torch.__version__}, {torch.get_num_threads()} torch threads"
-    )
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--budget", choices=sorted(BUDGETS), default="small")
@@ -546,7 +537,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     docs = [(d["path"], t) for d, t in zip(tinfo["documents"], load_texts(b.token_data, "test"))]
     results: dict[str, Any] = {
         "budget": asdict(b),
-        "machine": machine(),
+        "machine": describe(),
         "command": f"python -m training.compare --budget {b.name}",
         "parameters": {
             "ast": sum(p.numel() for p in gen.model.parameters()),

@@ -32,6 +32,7 @@ import numpy as np
 
 from astgen.codec import unparse
 from astgen.codec.source import quiet_parse
+from training.bpe import train_byte_bpe
 from training.data import load_split
 
 __all__ = ["SPECIAL_TOKENS", "canonical_text", "load_texts", "load_token_split", "load_tokenizer", "main"]
@@ -65,24 +66,13 @@ def _texts_of(data: str, split: str, jobs: int) -> Iterator[tuple[dict[str, Any]
 
 def train_tokenizer(texts_file: Path, vocab_size: int) -> Any:
     """A byte-level BPE tokenizer with `vocab_size` ids in the layout described above."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size - 4,
-        special_tokens=["<eot>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
 
     def lines() -> Iterator[str]:
         with open(texts_file, encoding="utf-8") as f:
             for line in f:
                 yield json.loads(line)
 
-    tok.train_from_iterator(lines(), trainer=trainer)
+    tok = train_byte_bpe(lines(), vocab_size - 4, SPECIAL_TOKENS[:1])
     tok.add_special_tokens(list(SPECIAL_TOKENS[1:]))
     if (
         tok.get_vocab_size() != vocab_size

@@ -6,7 +6,8 @@
     accelerate launch -m training.train --name gpu ...          # the same script on one or many GPUs
 
 Every step draws `--batch-size` random windows of `--seq-len` actions from data/train.bin (documents
-back to back, each ending with <eos>), prefixes each with <bos> and trains next-action prediction
+back to back, each ending with <eos>), prefixes each with <bos> and trains next-action prediction;
+a share --fim-rate of the examples are tree-level fill-in-the-middle instead (`training.fim`)
 (AdamW, linear warmup then cosine decay, gradient clipping).  The window starts are a function of
 (seed, step, process), so a resumed run sees exactly the batches an uninterrupted one would have.
 
@@ -38,7 +39,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -47,105 +48,64 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from astgen.baseline import load_token_checkpoint, save_token_checkpoint
 from astgen.compiled_default import default_compiled
 from astgen.model import ModelConfig, build_model, load_checkpoint, save_checkpoint, vocab_hash
+from astgen.research.baseline import load_token_checkpoint, save_token_checkpoint
 from training.data import load_spans, load_split
 from training.fim import FimConfig, MixedBatcher
 
-__all__ = ["TrainArgs", "WindowBatcher", "evaluate", "lr_at", "main", "parse_args"]
+__all__ = ["TrainArgs", "evaluate", "lr_at", "main", "parse_args"]
 
 # ----------------------------------------------------------------------------- options
 
-# Options a resumed run may not change (they define the run).  The others continue as saved unless
-# given again on the command line (e.g. --steps to extend a run, --save-every, --threads).
-FIXED = (
-    "data",
-    "seq_len",
-    "batch_size",
-    "lr",
-    "min_lr_ratio",
-    "warmup",
-    "weight_decay",
-    "beta1",
-    "beta2",
-    "grad_clip",
-    "seed",
-    "hidden",
-    "layers",
-    "heads",
-    "intermediate",
-    "eval_tokens",
-    "fim_rate",
-    "fim_max_hole",
-    "baseline",
-)
-DEFAULTS: dict[str, Any] = {
-    "name": "default",
-    "runs_dir": "runs",
-    "data": "data",
-    "seq_len": 512,
-    "batch_size": 16,
-    "steps": 20000,
-    "lr": 1e-3,
-    "min_lr_ratio": 0.1,
-    "warmup": 200,
-    "weight_decay": 0.1,
-    "beta1": 0.9,
-    "beta2": 0.95,
-    "grad_clip": 1.0,
-    "seed": 0,
-    "hidden": 256,
-    "layers": 4,
-    "heads": 4,
-    "intermediate": 1024,
-    "log_every": 10,
-    "eval_every": 500,
-    "eval_tokens": 32768,
-    "fim_rate": 0.5,
-    "fim_max_hole": 256,
-    "eval_batch_size": 16,
-    "save_every": 250,
-    "threads": 1,
-    "mixed_precision": "no",
-    "cpu": False,
-    "resume": False,
-    "baseline": "ast",
-}
+
+def _opt(default: Any, help: str, fixed: bool = False, choices: tuple[str, ...] = ()) -> Any:
+    """A training option: its default, its --help text, whether a resumed run may change it."""
+    return field(default=default, metadata={"help": help, "fixed": fixed, "choices": choices})
 
 
 @dataclass(frozen=True)
 class TrainArgs:
-    name: str
-    runs_dir: str
-    data: str
-    seq_len: int
-    batch_size: int
-    steps: int
-    lr: float
-    min_lr_ratio: float
-    warmup: int
-    weight_decay: float
-    beta1: float
-    beta2: float
-    grad_clip: float
-    seed: int
-    hidden: int
-    layers: int
-    heads: int
-    intermediate: int
-    log_every: int
-    eval_every: int
-    eval_tokens: int
-    eval_batch_size: int
-    save_every: int
-    fim_rate: float
-    fim_max_hole: int
-    threads: int
-    mixed_precision: str
-    cpu: bool
-    resume: bool
-    baseline: str
+    """Every option of a training run, in one place: the command line, the resume rules and the saved
+    run state are all derived from these fields.  Options marked fixed define the run and cannot
+    change on resume; the others continue as saved unless given again (e.g. --steps to extend a run)."""
+
+    name: str = _opt("default", "run name: outputs go to <runs-dir>/<name>")
+    runs_dir: str = _opt("runs", "folder of runs")
+    data: str = _opt("data", "folder written by `python -m training.data`", fixed=True)
+    seq_len: int = _opt(512, "actions per training window (after <bos>)", fixed=True)
+    batch_size: int = _opt(16, "windows per step and process", fixed=True)
+    steps: int = _opt(20000, "total optimizer steps (the cosine schedule ends here)")
+    lr: float = _opt(1e-3, "peak learning rate", fixed=True)
+    min_lr_ratio: float = _opt(0.1, "final learning rate as a fraction of --lr", fixed=True)
+    warmup: int = _opt(200, "linear warmup steps", fixed=True)
+    weight_decay: float = _opt(0.1, "AdamW weight decay of matrices", fixed=True)
+    beta1: float = _opt(0.9, "AdamW beta1", fixed=True)
+    beta2: float = _opt(0.95, "AdamW beta2", fixed=True)
+    grad_clip: float = _opt(1.0, "gradient norm clip (0: off)", fixed=True)
+    seed: int = _opt(0, "seed of the initialisation and of the window sampling", fixed=True)
+    hidden: int = _opt(256, "model hidden size", fixed=True)
+    layers: int = _opt(4, "transformer layers", fixed=True)
+    heads: int = _opt(4, "attention heads", fixed=True)
+    intermediate: int = _opt(1024, "MLP intermediate size", fixed=True)
+    log_every: int = _opt(10, "steps between train metrics")
+    eval_every: int = _opt(500, "steps between validation runs (0: only at the end)")
+    eval_tokens: int = _opt(32768, "validation actions scored per evaluation (0: no evaluation)", fixed=True)
+    eval_batch_size: int = _opt(16, "windows per validation forward pass")
+    save_every: int = _opt(250, "steps between checkpoints (0: only at the end)")
+    fim_rate: float = _opt(0.5, "share of training examples that are tree-level fill-in-the-middle", fixed=True)
+    fim_max_hole: int = _opt(256, "longest hole (actions) cut out for fill-in-the-middle", fixed=True)
+    threads: int = _opt(1, "torch CPU threads of this process")
+    mixed_precision: str = _opt("no", "bf16 autocast (GPUs, and CPUs with bf16 support)", choices=("no", "bf16"))
+    cpu: bool = _opt(False, "train on the CPU even if a GPU is present")
+    resume: bool = _opt(False, "continue from <run>/checkpoint")
+    baseline: str = _opt(
+        "ast",
+        "ast: the astgen model over grammar actions; tokens: the BPE baseline of the research comparison, "
+        "--data is then a folder written by `python -m training.token_data`",
+        fixed=True,
+        choices=("ast", "tokens"),
+    )
 
     @property
     def run_dir(self) -> Path:
@@ -155,55 +115,20 @@ class TrainArgs:
         return {k: getattr(self, k) for k in DEFAULTS}
 
 
+DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(TrainArgs)}
+FIXED = tuple(f.name for f in fields(TrainArgs) if f.metadata["fixed"])
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    d = DEFAULTS
-
-    def opt(flag: str, kind: type, help: str) -> None:
-        key = flag.lstrip("-").replace("-", "_")
-        ap.add_argument(flag, type=kind, default=None, help=f"{help} (default: {d[key]})")
-
-    opt("--name", str, "run name: outputs go to <runs-dir>/<name>")
-    opt("--runs-dir", str, "folder of runs")
-    opt("--data", str, "folder written by `python -m training.data`")
-    opt("--seq-len", int, "actions per training window (after <bos>)")
-    opt("--batch-size", int, "windows per step and process")
-    opt("--steps", int, "total optimizer steps (the cosine schedule ends here)")
-    opt("--lr", float, "peak learning rate")
-    opt("--min-lr-ratio", float, "final learning rate as a fraction of --lr")
-    opt("--warmup", int, "linear warmup steps")
-    opt("--weight-decay", float, "AdamW weight decay of matrices")
-    opt("--beta1", float, "AdamW beta1")
-    opt("--beta2", float, "AdamW beta2")
-    opt("--grad-clip", float, "gradient norm clip (0: off)")
-    opt("--seed", int, "seed of the initialisation and of the window sampling")
-    opt("--hidden", int, "model hidden size")
-    opt("--layers", int, "transformer layers")
-    opt("--heads", int, "attention heads")
-    opt("--intermediate", int, "MLP intermediate size")
-    opt("--log-every", int, "steps between train metrics")
-    opt("--eval-every", int, "steps between validation runs (0: only at the end)")
-    opt("--eval-tokens", int, "validation actions scored per evaluation (0: no evaluation)")
-    opt("--eval-batch-size", int, "windows per validation forward pass")
-    opt("--save-every", int, "steps between checkpoints (0: only at the end)")
-    opt("--fim-rate", float, "share of training examples that are tree-level fill-in-the-middle")
-    opt("--fim-max-hole", int, "longest hole (actions) cut out for fill-in-the-middle")
-    opt("--threads", int, "torch CPU threads of this process")
-    ap.add_argument(
-        "--mixed-precision",
-        choices=["no", "bf16"],
-        default=None,
-        help="bf16 autocast (GPUs, and CPUs with bf16 support) (default: no)",
-    )
-    ap.add_argument("--cpu", action="store_true", default=None, help="train on the CPU even if a GPU is present")
-    ap.add_argument("--resume", action="store_true", default=None, help="continue from <run>/checkpoint")
-    ap.add_argument(
-        "--baseline",
-        choices=["ast", "tokens"],
-        default=None,
-        help="ast: the astgen model over grammar actions; tokens: the BPE baseline of the research comparison, "
-        "--data is then a folder written by `python -m training.token_data` (default: ast)",
-    )
+    for f in fields(TrainArgs):
+        flag, help = "--" + f.name.replace("_", "-"), f"{f.metadata['help']} (default: {f.default})"
+        if isinstance(f.default, bool):
+            ap.add_argument(flag, action="store_true", default=None, help=f.metadata["help"])
+        elif f.metadata["choices"]:
+            ap.add_argument(flag, choices=list(f.metadata["choices"]), default=None, help=help)
+        else:
+            ap.add_argument(flag, type=type(f.default), default=None, help=help)
     return ap
 
 
@@ -227,42 +152,10 @@ def lr_at(step: int, args: TrainArgs) -> float:
     return floor + 0.5 * (args.lr - floor) * (1.0 + math.cos(math.pi * progress))
 
 
-class WindowBatcher:
-    """Random windows of the training stream, each prefixed with <bos>: a [batch, seq_len + 1] tensor.
-
-    The windows of a step depend only on (seed, step, rank), which makes resuming exact.
-    Tree-level fill-in-the-middle goes here later: a FIM batcher would draw whole documents (or
-    subtrees), replace chosen open nodes by <hole>, append <sep> and the hole subtrees, and return
-    the same [batch, length] layout (plus a loss mask), so the training loop does not change."""
-
-    def __init__(self, stream: np.ndarray, seq_len: int, batch_size: int, bos_id: int, seed: int, rank: int = 0):
-        if len(stream) <= seq_len:
-            raise ValueError(f"the training stream has {len(stream)} actions, fewer than one window of {seq_len}")
-        self.stream, self.seq_len, self.batch_size = stream, seq_len, batch_size
-        self.bos_id, self.seed, self.rank = bos_id, seed, rank
-
-    def batch(self, step: int) -> torch.Tensor:
-        rng = np.random.default_rng([self.seed, step, self.rank])
-        starts = rng.integers(0, len(self.stream) - self.seq_len, size=self.batch_size)
-        windows = self.stream[starts[:, None] + np.arange(self.seq_len)[None, :]].astype(np.int64)
-        bos = np.full((self.batch_size, 1), self.bos_id, dtype=np.int64)
-        return torch.from_numpy(np.concatenate([bos, windows], axis=1))
-
-
 def labelled_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Mean next-token loss where labels[:, p + 1] is the target of position p (-100: not scored)."""
     pred = logits[:, :-1].float()
     return F.cross_entropy(pred.reshape(-1, pred.size(-1)), labels[:, 1:].reshape(-1), ignore_index=-100)
-
-
-def window_loss(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """Mean next-action loss of a batch of <bos>-prefixed windows.
-
-    Position p predicts token p+1; the first window action (predicted from <bos> alone, with no
-    context at all) is not scored, matching validation, which never scores right after <bos>."""
-    pred = logits[:, 1:-1].float()
-    target = tokens[:, 2:]
-    return F.cross_entropy(pred.reshape(-1, pred.size(-1)), target.reshape(-1))
 
 
 # ----------------------------------------------------------------------------- validation

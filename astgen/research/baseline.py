@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from tokenizers import Tokenizer
     from transformers import LlamaForCausalLM
 
-__all__ = ["BASELINE_JSON", "is_token_checkpoint", "load_token_checkpoint", "save_token_checkpoint"]
+__all__ = ["BASELINE_JSON", "load_token_checkpoint", "save_token_checkpoint"]
 
 BASELINE_JSON = "baseline.json"
 
@@ -47,10 +47,6 @@ def save_token_checkpoint(
         info["training"] = extra
     (out / BASELINE_JSON).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return out
-
-
-def is_token_checkpoint(path: str | Path) -> bool:
-    return (Path(path) / BASELINE_JSON).is_file()
 
 
 def load_token_checkpoint(path: str | Path, device: str = "cpu") -> tuple[LlamaForCausalLM, ModelConfig, Tokenizer]:

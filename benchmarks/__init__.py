@@ -1,0 +1,1 @@
+"""Timing scripts; run from the repository root as modules: `python -m benchmarks.bench_matcher`."""
