@@ -21,7 +21,7 @@ test: setup
 	$(BIN)/python -m pytest -q -n 2
 
 lint: setup
-	$(BIN)/ruff check astgen tests training benchmarks
+	$(BIN)/ruff check astgen tests training benchmarks docs
 	$(BIN)/mypy astgen
 
 bench: setup

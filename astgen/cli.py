@@ -297,11 +297,11 @@ def _refactor(
     checkpoint: Path | None,
 ) -> None:
     """Apply `op` to files and folders: diff (default), --print, --in-place or --check."""
-    from astgen.refactor.runner import run_files
+    from astgen.refactor.runner import Output, run_files
 
     if sum((in_place, check, print_)) > 1:
         _fail("choose at most one of --in-place, --check and --print")
-    output = "in-place" if in_place else "check" if check else "print" if print_ else "diff"
+    output: Output = "in-place" if in_place else "check" if check else "print" if print_ else "diff"
     code = run_files(paths, op, sampling, output, jobs, partial(_generator, checkpoint))
     if code:
         raise typer.Exit(code)

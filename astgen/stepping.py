@@ -28,7 +28,9 @@ class KVStepper:
         head = model.get_output_embeddings()
         # the backbone + the head at each row's last position only (a full-vocabulary head over every
         # prefilled position is most of the cost of a call); a model without that split runs whole
-        self.inner, self.head = (inner, head) if inner is not None and head is not None else (None, None)
+        split = inner is not None and head is not None
+        self.inner: Any = inner if split else None
+        self.head: Any = head if split else None
         self.model = model
         runner = self.inner if self.inner is not None else model
         # transformers 5.24 renamed `past_key_values` to `cache`; older versions only know the former
