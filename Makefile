@@ -12,7 +12,8 @@ $(BIN)/python:
 	$(BIN)/pip install -q torch==2.13.0
 
 setup: $(BIN)/python
-	$(BIN)/pip install -q -e ".[dev,train]"
+	# (the filter hides setuptools' note that an editable install maps astgen.grammars with a meta path finder)
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip install -q -e ".[dev,train]"
 
 demo: setup
 	$(BIN)/astgen demo

@@ -272,15 +272,35 @@ def _start_rule(c: InfillCase) -> str:
     return "arg" if c.kind == "arg" else "expr"
 
 
+def _outlines_decoder(dec: TokenDecoder) -> Any:
+    """The token baseline decoded through outlines' public API (a fourth mode), or None without outlines."""
+    try:
+        import outlines  # noqa: F401  (only to learn whether the mode can run)
+
+        from astgen.research.token_outlines import OutlinesDecoder
+    except ImportError:
+        log("outlines is not installed: the tokens-outlines mode is left out")
+        return None
+    return OutlinesDecoder(dec)
+
+
+def _modes(odec: Any) -> tuple[str, ...]:
+    return (*MODES, "outlines") if odec is not None else MODES
+
+
 def _token_fill(
-    dec: TokenDecoder, cases: list[InfillCase], mode: str, retries: int, context: int
+    dec: TokenDecoder, cases: list[InfillCase], mode: str, retries: int, context: int, odec: Any = None
 ) -> tuple[list[str], dict[str, Any]]:
-    """Filled module text per case with one decoding mode."""
-    before, t0 = _counters(dec.stats), time.perf_counter()
+    """Filled module text per case with one decoding mode ("outlines": through `odec`)."""
+    stats = odec.stats if mode == "outlines" else dec.stats
+    before, t0 = _counters(stats), time.perf_counter()
     prompts = [_infill_prompt(dec, c, context) for c in cases]
-    grammars = [_start_rule(c) for c in cases] if mode == "grammar" else None
     sep = dec.config.sep_id
-    ids = dec.generate(prompts, max_hole(context), sep, temperature=0.0, grammars=grammars)
+    if mode == "outlines":
+        ids = odec.generate(prompts, [_start_rule(c) for c in cases], max_hole(context), sep, temperature=0.0)
+    else:
+        grammars = [_start_rule(c) for c in cases] if mode == "grammar" else None
+        ids = dec.generate(prompts, max_hole(context), sep, temperature=0.0, grammars=grammars)
     texts = [c.filled_text(dec.decode(x)) for c, x in zip(cases, ids)]
 
     def again(bad: list[int], attempt: int) -> list[str]:
@@ -288,7 +308,7 @@ def _token_fill(
         return [cases[i].filled_text(dec.decode(x)) for i, x in zip(bad, ids)]
 
     attempts = _resample(texts, again, retries) if mode == "rejection" else len(cases)
-    return texts, _cost(dec.stats, before, t0, attempts=attempts)
+    return texts, _cost(stats, before, t0, attempts=attempts)
 
 
 def _score(cases: list[InfillCase], texts: list[str | None], cost: dict[str, Any]) -> dict[str, Any]:
@@ -318,7 +338,7 @@ def _score(cases: list[InfillCase], texts: list[str | None], cost: dict[str, Any
 
 
 def eval_infill(
-    b: Budget, gen: Generator, dec: TokenDecoder, docs: list[tuple[str, str]], context: int
+    b: Budget, gen: Generator, dec: TokenDecoder, docs: list[tuple[str, str]], context: int, odec: Any = None
 ) -> dict[str, Any]:
     cases = sample_cases(docs, b.infill_per_kind, seed=0)
     log(f"infill: {len(cases)} cases")
@@ -326,8 +346,8 @@ def eval_infill(
     texts, cost = _ast_fill(gen, cases, DecodeConfig(temperature=0.0, max_actions=max_hole(context), context=context))
     out["ast"] = _score(cases, texts, cost)
     log(f"infill ast: {out['ast']['compile']}/{len(cases)} compile")
-    for mode in MODES:
-        ttexts, tcost = _token_fill(dec, cases, mode, b.retries, context)
+    for mode in _modes(odec):
+        ttexts, tcost = _token_fill(dec, cases, mode, b.retries, context, odec)
         out[f"tokens-{mode}"] = _score(cases, list(ttexts), tcost)
         log(f"infill tokens-{mode}: {out[f'tokens-{mode}']['compile']}/{len(cases)} compile")
     return out
@@ -340,7 +360,7 @@ _RAISE_EXPR = "(_ for _ in ()).throw(AssertionError('hole'))"
 
 
 def eval_functional(
-    b: Budget, gen: Generator, dec: TokenDecoder, docs: list[tuple[str, str]], context: int
+    b: Budget, gen: Generator, dec: TokenDecoder, docs: list[tuple[str, str]], context: int, odec: Any = None
 ) -> dict[str, Any]:
     from astgen.research.functional import find_tasks, run_check
 
@@ -373,8 +393,8 @@ def eval_functional(
     systems["ast"], _ = _ast_fill(
         gen, cases, DecodeConfig(temperature=0.0, max_actions=max_hole(context), context=context)
     )
-    for mode in MODES:
-        filled, _ = _token_fill(dec, cases, mode, b.retries, context)
+    for mode in _modes(odec):
+        filled, _ = _token_fill(dec, cases, mode, b.retries, context, odec)
         systems[f"tokens-{mode}"] = list(filled)
     for name, outs in systems.items():
         per_kind: dict[str, dict[str, int]] = {}
@@ -394,7 +414,7 @@ def eval_functional(
 # ----------------------------------------------------------------------------- unconditional samples
 
 
-def eval_samples(b: Budget, gen: Generator, dec: TokenDecoder) -> dict[str, Any]:
+def eval_samples(b: Budget, gen: Generator, dec: TokenDecoder, odec: Any = None) -> dict[str, Any]:
     n = b.samples
     out: dict[str, Any] = {"n": n, "what": "one top-level function from an empty file; temperature 0.8, top-p 0.95"}
     program = gen.function_program("")
@@ -416,16 +436,23 @@ def eval_samples(b: Budget, gen: Generator, dec: TokenDecoder) -> dict[str, Any]
         ids = dec.generate([prompt] * len(bad), 384, 0, temperature=0.8, top_p=0.95, seed=1000 * attempt, stop=stop)
         return [_cut_function("def" + dec.decode(x)) for x in ids]
 
-    for mode in MODES:
-        before, t0 = _counters(dec.stats), time.perf_counter()
-        grammars = ["funcdef_0"] * n if mode == "grammar" else None
-        forced = [head] * n if mode == "grammar" else None
-        ids = dec.generate(
-            [prompt] * n, 384, 0, temperature=0.8, top_p=0.95, seed=0, grammars=grammars, forced=forced, stop=stop
-        )
+    for mode in _modes(odec):
+        stats = odec.stats if mode == "outlines" else dec.stats
+        before, t0 = _counters(stats), time.perf_counter()
+        constrained = mode in ("grammar", "outlines")
+        forced = [head] * n if constrained else None
+        if mode == "outlines":
+            ids = odec.generate(
+                [prompt] * n, ["funcdef_0"] * n, 384, 0, temperature=0.8, top_p=0.95, seed=0, forced=forced, stop=stop
+            )
+        else:
+            grammars = ["funcdef_0"] * n if constrained else None
+            ids = dec.generate(
+                [prompt] * n, 384, 0, temperature=0.8, top_p=0.95, seed=0, grammars=grammars, forced=forced, stop=stop
+            )
         funcs = [_cut_function("def" + dec.decode(x)) for x in ids]
         attempts = _resample(funcs, again, b.retries) if mode == "rejection" else n
-        out[f"tokens-{mode}"] = _sample_score(funcs, _cost(dec.stats, before, t0, attempts=attempts))
+        out[f"tokens-{mode}"] = _sample_score(funcs, _cost(stats, before, t0, attempts=attempts))
         out[f"tokens-{mode}"]["example"] = funcs[0][:600]
         log(f"samples tokens-{mode}: {out[f'tokens-{mode}']['compile']}/{n} compile")
     return out
@@ -529,6 +556,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     gen = Generator(model, config, compiled, default_codec(), batch_size=b.batch_size)
     tmodel, tconfig, tokenizer = load_token_checkpoint(tok_ckpt)
     dec = TokenDecoder(tmodel, tconfig, tokenizer, batch_size=b.batch_size)
+    odec = _outlines_decoder(dec)
     seq_len = int(b.train[b.train.index("--seq-len") + 1])
     context = seq_len + 1
     from training.token_data import load_texts
@@ -558,11 +586,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results["bits_per_char"] = eval_bpc(b, gen, dec, seq_len)
         log(f"bpc: {results['bits_per_char']}")
     if "infill" not in args.skip:
-        results["infill"] = eval_infill(b, gen, dec, docs, context)
+        results["infill"] = eval_infill(b, gen, dec, docs, context, odec)
     if "samples" not in args.skip:
-        results["samples"] = eval_samples(b, gen, dec)
+        results["samples"] = eval_samples(b, gen, dec, odec)
     if "functional" not in args.skip:
-        results["functional"] = eval_functional(b, gen, dec, docs, context)
+        results["functional"] = eval_functional(b, gen, dec, docs, context, odec)
+    if odec is not None:  # what outlines' API cost beyond the decoding itself
+        results["outlines"] = {
+            "setup_seconds": round(odec.setup_seconds, 2),
+            "prompts": odec.prompts,
+            "prompt_mismatches": odec.prompt_mismatches,
+            "warnings": odec.warnings,
+        }
     results["seconds"] = {
         "setup_and_training": round(train_seconds, 1),
         "evaluation": round(time.perf_counter() - t_eval, 1),

@@ -10,13 +10,26 @@ from astgen.research.cases import CASE_KINDS
 
 __all__ = ["main", "plot_all", "wins", "write_report"]
 
-SYSTEMS = ("ast", "tokens-free", "tokens-grammar", "tokens-rejection")
+SYSTEMS = ("ast", "tokens-free", "tokens-grammar", "tokens-outlines", "tokens-rejection")
 LABELS = {
     "ast": "AST model (grammar mask)",
     "tokens-free": "tokens, unconstrained",
     "tokens-grammar": "tokens + llguidance grammar",
+    "tokens-outlines": "tokens + outlines CFG",
     "tokens-rejection": "tokens + compile-and-resample",
 }
+CONSTRAINED = ("ast", "tokens-grammar", "tokens-outlines")  # systems whose constraint cost per step is measured
+
+
+def _systems(section: dict[str, Any]) -> tuple[str, ...]:
+    """The systems a results section has (outlines is optional; older results lack it), in SYSTEMS order."""
+    return tuple(s for s in SYSTEMS if s in section)
+
+
+def _tokens(section: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(s for s in _systems(section) if s != "ast")
+
+
 KINDS = CASE_KINDS
 NOTES = "report_notes.md"
 
@@ -55,13 +68,15 @@ def plot_all(results: dict[str, Any], out: Path) -> list[str]:
     infill = results.get("infill")
     if infill:
         fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-        width = 0.2
+        width = 0.8 / len(_systems(infill))
         for j, metric in enumerate(("exact", "compile")):
             ax = axes[j]
-            for i, system in enumerate(SYSTEMS):
+            shown = _systems(infill)
+            for i, system in enumerate(shown):
                 per = infill[system]["per_kind"]
                 vals = [100 * per[k][metric] / per[k]["n"] if k in per and per[k]["n"] else 0 for k in KINDS]
-                ax.bar([x + (i - 1.5) * width for x in range(len(KINDS))], vals, width, label=LABELS[system])
+                offset = (i - (len(shown) - 1) / 2) * width
+                ax.bar([x + offset for x in range(len(KINDS))], vals, width, label=LABELS[system])
             ax.set_xticks(range(len(KINDS)), ["expression", "statements", "function body", "argument"])
             ax.set_ylabel(f"{metric} rate (%)")
             ax.set_title(f"Infill {metric} by hole kind")
@@ -77,10 +92,11 @@ def plot_all(results: dict[str, Any], out: Path) -> list[str]:
     if samples:
         fig, ax = plt.subplots(figsize=(6, 4))
         n = samples["n"]
-        xs = range(len(SYSTEMS))
-        ax.bar([x - 0.2 for x in xs], [100 * samples[s]["parse"] / n for s in SYSTEMS], 0.4, label="parse")
-        ax.bar([x + 0.2 for x in xs], [100 * samples[s]["compile"] / n for s in SYSTEMS], 0.4, label="compile")
-        ax.set_xticks(list(xs), [LABELS[s].replace(" + ", "\n+ ").replace(", ", ",\n") for s in SYSTEMS], fontsize=8)
+        shown = _systems(samples)
+        xs = range(len(shown))
+        ax.bar([x - 0.2 for x in xs], [100 * samples[s]["parse"] / n for s in shown], 0.4, label="parse")
+        ax.bar([x + 0.2 for x in xs], [100 * samples[s]["compile"] / n for s in shown], 0.4, label="compile")
+        ax.set_xticks(list(xs), [LABELS[s].replace(" + ", "\n+ ").replace(", ", ",\n") for s in shown], fontsize=8)
         ax.set_ylabel("% of sampled functions")
         ax.set_title("Generated functions that parse / compile")
         ax.legend()
@@ -121,10 +137,10 @@ def wins(results: dict[str, Any]) -> list[str]:
         for k in KINDS:
             if k not in inf["ast"]["per_kind"]:
                 continue
-            rate = {s: inf[s]["per_kind"][k]["exact"] / max(1, inf[s]["per_kind"][k]["n"]) for s in SYSTEMS}
-            best = max(SYSTEMS[1:], key=lambda s: rate[s])
+            rate = {s: inf[s]["per_kind"][k]["exact"] / max(1, inf[s]["per_kind"][k]["n"]) for s in _systems(inf)}
+            best = max(_tokens(inf), key=lambda s: rate[s])
             out.append(_verdict(f"infill exact match, {k}", round(rate["ast"], 3), round(rate[best], 3), best, False))
-        best = max(SYSTEMS[1:], key=lambda s: inf[s]["compile"])
+        best = max(_tokens(inf), key=lambda s: inf[s]["compile"])
         out.append(
             _verdict(
                 "infill compile rate",
@@ -134,7 +150,7 @@ def wins(results: dict[str, Any]) -> list[str]:
                 False,
             )
         )
-        fastest = min(SYSTEMS[1:], key=lambda s: inf[s]["seconds_per_valid_program"])
+        fastest = min(_tokens(inf), key=lambda s: inf[s]["seconds_per_valid_program"])
         out.append(
             _verdict(
                 "infill wall seconds per valid program",
@@ -144,7 +160,7 @@ def wins(results: dict[str, Any]) -> list[str]:
                 True,
             )
         )
-        fewest = min(SYSTEMS[1:], key=lambda s: inf[s]["model_calls_per_program"])
+        fewest = min(_tokens(inf), key=lambda s: inf[s]["model_calls_per_program"])
         out.append(
             _verdict(
                 "infill model calls per program",
@@ -156,11 +172,11 @@ def wins(results: dict[str, Any]) -> list[str]:
         )
     if "functional" in results:
         f = results["functional"]
-        best = max(SYSTEMS[1:], key=lambda s: f[s]["pass"])
+        best = max(_tokens(f), key=lambda s: f[s]["pass"])
         out.append(_verdict("functional checks passed", f["ast"]["pass"], f[best]["pass"], best, False))
     if "samples" in results:
         sm = results["samples"]
-        best = max(SYSTEMS[1:], key=lambda s: sm[s]["compile"])
+        best = max(_tokens(sm), key=lambda s: sm[s]["compile"])
         out.append(_verdict("generated functions that compile", sm["ast"]["compile"], sm[best]["compile"], best, False))
     return out
 
@@ -241,7 +257,7 @@ def write_report(results: dict[str, Any], path: Path, plots_dir: Path) -> None:
         )
         w("| system | kind | n | parse | compile | exact |")
         w("|---|---|---|---|---|---|")
-        for s in SYSTEMS:
+        for s in _systems(inf):
             for k in KINDS:
                 row = inf[s]["per_kind"].get(k)
                 if row:
@@ -252,11 +268,11 @@ def write_report(results: dict[str, Any], path: Path, plots_dir: Path) -> None:
         w("")
         w("| system | model calls / program | wall s / valid program | constraint ms / step |")
         w("|---|---|---|---|")
-        for s in SYSTEMS:
+        for s in _systems(inf):
             m = inf[s]
             w(
                 f"| {LABELS[s]} | {m['model_calls_per_program']} | {m['seconds_per_valid_program']} | "
-                f"{m['mask_ms_per_step'] if s in ('ast', 'tokens-grammar') else '–'} |"
+                f"{m['mask_ms_per_step'] if s in CONSTRAINED else '–'} |"
             )
         w("")
         if "infill_by_kind.png" in plots:
@@ -276,7 +292,7 @@ def write_report(results: dict[str, Any], path: Path, plots_dir: Path) -> None:
         )
         w("| system | kind | n | pass | exact |")
         w("|---|---|---|---|---|")
-        for s in SYSTEMS:
+        for s in _systems(f):
             for k, row in f[s]["per_kind"].items():
                 w(
                     f"| {LABELS[s]} | {k} | {row['n']} | {_pct(row['pass'], row['n'])} | "
@@ -295,12 +311,12 @@ def write_report(results: dict[str, Any], path: Path, plots_dir: Path) -> None:
             "| constraint ms / step |"
         )
         w("|---|---|---|---|---|---|---|")
-        for s in SYSTEMS:
+        for s in _systems(sm):
             m = sm[s]
             w(
                 f"| {LABELS[s]} | {_pct(m['parse'], sm['n'])} | {_pct(m['compile'], sm['n'])} | {m['mean_chars']} | "
                 f"{m['model_calls_per_program']} | {m['seconds_per_valid_program']} | "
-                f"{m['mask_ms_per_step'] if s in ('ast', 'tokens-grammar') else '–'} |"
+                f"{m['mask_ms_per_step'] if s in CONSTRAINED else '–'} |"
             )
         w("")
         if "samples_valid.png" in plots:
