@@ -28,7 +28,7 @@ from astgen.codec.actions import HOLE_CTOR
 from astgen.codec.gnode import GNode, GValue
 from astgen.codec.lower import lower
 from astgen.codec.source import parse_source
-from astgen.errors import GrammarError, NoHoleError
+from astgen.errors import NoHoleError
 
 if TYPE_CHECKING:
     from astgen.codec import Codec
@@ -241,15 +241,13 @@ def holed_program(
     """Encode `source` with its `...` holes (SourceSyntaxError if it does not parse, NoHoleError if
     it has no hole).  `append_hole` adds one more hole after the last top-level statement that must
     be exactly one statement starting with one of the given actions (used by `generate`)."""
-    tree: GValue = lower(parse_source(source, filename))
-    if mark_ellipsis or markers:
-        tree = _mark_holes(tree, markers)
-    if append_hole is not None and isinstance(tree, GNode):
+    tree = lower(parse_source(source, filename))
+    if mark_ellipsis or markers:  # the module node itself is never a hole: mark inside its fields
+        tree = GNode(tree.ctor, {k: _mark_holes(v, markers) for k, v in tree.fields.items()})
+    if append_hole is not None:
         body = tree.fields.get("body")
         items = list(body) if isinstance(body, list) else []
         tree = GNode(tree.ctor, {**tree.fields, "body": [*items, _hole_node(b"stmt", None)]})
-    if not isinstance(tree, GNode):  # cannot happen: a module lowers to a node
-        raise GrammarError(f"{filename}: the module did not lower to a grammar node")
     tokens, rec = codec.encode_grammar_tree(tree, filename, hole_token=hole_id)
     if not rec.holes:
         raise NoHoleError(f"{filename}: no hole to fill; write `...` where code should be generated")
