@@ -21,8 +21,15 @@ if TYPE_CHECKING:
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="AST-native, grammar-constrained code generation.")
-grammar_app = typer.Typer(no_args_is_help=True, help="The grammar, codec and matcher without a model.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="AST-native, grammar-constrained code generation.",
+)
+grammar_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="The grammar, codec and matcher without a model."
+)
 app.add_typer(grammar_app, name="grammar")
 
 
@@ -56,13 +63,13 @@ def _roundtrip_one(path: Path) -> object:
     return roundtrip_file(path)
 
 
-@grammar_app.command("roundtrip")
+@grammar_app.command("roundtrip", short_help="Check that decode(encode(f)) == f on files.")
 def roundtrip(
     paths: Annotated[
         list[Path] | None, typer.Argument(help="Files or folders (default: the whole standard library).")
     ] = None,
-    jobs: Annotated[int, typer.Option(help="Worker processes.")] = 2,
-    limit: Annotated[int, typer.Option(help="Check only every N-th file (1 = all).")] = 1,
+    jobs: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
+    limit: Annotated[int, typer.Option(min=1, help="Check only every N-th file (1 = all).")] = 1,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every failing file.")] = False,
 ) -> None:
     """Check decode(encode(f)) == f (ast.dump) for every file ast.parse accepts; report actions per character."""
@@ -147,16 +154,16 @@ def _sample_chunk(args: tuple[int, int, int, int, str]) -> dict[str, object]:
     return {"stats": stats, "ctors": ctors, "failures": failures, "nodes": nodes, "actions": lengths}
 
 
-@grammar_app.command("sample")
+@grammar_app.command("sample", short_help="Sample programs from the grammar mask alone and check them.")
 def sample(
-    n: Annotated[int, typer.Option("-n", help="Number of programs.")] = 2000,
-    batch: Annotated[int, typer.Option(help="Sequences per matcher batch.")] = 64,
+    n: Annotated[int, typer.Option("-n", min=1, help="Number of programs.")] = 2000,
+    batch: Annotated[int, typer.Option(min=1, help="Sequences per matcher batch.")] = 64,
     seed: Annotated[int, typer.Option(help="Base seed; batch i uses seed + i.")] = 0,
-    max_actions: Annotated[int, typer.Option(help="Length budget per program.")] = 400,
-    max_terminal_pieces: Annotated[int, typer.Option(help="Soft cap on pieces per terminal.")] = 4,
-    jobs: Annotated[int, typer.Option(help="Worker processes.")] = 2,
-    device: Annotated[str, typer.Option(help="torch device for the matcher.")] = "cpu",
-    show: Annotated[int, typer.Option(help="Print this many sampled programs.")] = 0,
+    max_actions: Annotated[int, typer.Option(min=1, help="Length budget per program, in actions.")] = 400,
+    max_terminal_pieces: Annotated[int, typer.Option(min=1, help="Soft cap on pieces per terminal.")] = 4,
+    jobs: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
+    device: Annotated[str, typer.Option(help="Torch device of the matcher, e.g. cpu or cuda.")] = "cpu",
+    show: Annotated[int, typer.Option(min=0, help="Print this many sampled programs.")] = 0,
 ) -> None:
     """Sample programs from the mask alone (uniform over allowed actions) and check them with
     ast.parse, compile() and tree-sitter-python."""
@@ -275,15 +282,16 @@ def info() -> None:
 CheckpointOpt = Annotated[
     Path | None, typer.Option("--checkpoint", help="Checkpoint folder (default: the one shipped with astgen).")
 ]
+DeviceOpt = Annotated[str, typer.Option(help="Torch device of the model and the grammar mask, e.g. cpu or cuda.")]
 
 
-def _generator(checkpoint: Path | None):  # type: ignore[no-untyped-def]
+def _generator(checkpoint: Path | None, device: str = "cpu"):  # type: ignore[no-untyped-def]
     import torch
 
     from astgen.generator import load
 
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
-    return load(checkpoint)
+    return load(checkpoint, device=device)
 
 
 def _refactor(
@@ -295,6 +303,7 @@ def _refactor(
     print_: bool,
     jobs: int,
     checkpoint: Path | None,
+    device: str,
 ) -> None:
     """Apply `op` to files and folders: diff (default), --print, --in-place or --check."""
     from astgen.refactor.runner import Output, run_files
@@ -302,7 +311,7 @@ def _refactor(
     if sum((in_place, check, print_)) > 1:
         _fail("choose at most one of --in-place, --check and --print")
     output: Output = "in-place" if in_place else "check" if check else "print" if print_ else "diff"
-    code = run_files(paths, op, sampling, output, jobs, partial(_generator, checkpoint))
+    code = run_files(paths, op, sampling, output, jobs, partial(_generator, checkpoint, device))
     if code:
         raise typer.Exit(code)
 
@@ -310,14 +319,16 @@ def _refactor(
 InPlaceOpt = Annotated[bool, typer.Option("--in-place", help="Write the changes (atomically; permissions kept).")]
 CheckOpt = Annotated[bool, typer.Option("--check", help="Exit 1 if any file would change; write nothing.")]
 PrintOpt = Annotated[bool, typer.Option("--print", help="Print the new content of each file instead of a diff.")]
-JobsOpt = Annotated[int, typer.Option("--jobs", "-j", help="Files processed in parallel (processes).")]
-TempOpt = Annotated[float, typer.Option(help="0 = greedy.")]
-TopPOpt = Annotated[float, typer.Option(help="Nucleus sampling threshold.")]
+JobsOpt = Annotated[int, typer.Option("--jobs", "-j", min=1, help="Files processed in parallel (processes).")]
+TempOpt = Annotated[float, typer.Option(min=0.0, help="Sampling temperature; 0 is greedy.")]
+TopPOpt = Annotated[
+    float, typer.Option(min=0.0, max=1.0, help="Nucleus sampling: keep this share of the mass, in (0, 1].")
+]
 SeedOpt = Annotated[int | None, typer.Option(help="Sampling seed.")]
-MaxOpt = Annotated[int, typer.Option(help="Longest hole, in actions beyond its shortest completion.")]
+MaxOpt = Annotated[int, typer.Option(min=1, help="Longest hole, in actions beyond its shortest completion.")]
 
 
-@app.command("infill")
+@app.command("infill", short_help="Fill every `...` hole of files; keep every other byte.")
 def infill_cmd(
     paths: Annotated[list[str], typer.Argument(help="Python files or folders with `...` holes; - for stdin.")],
     in_place: InPlaceOpt = False,
@@ -329,15 +340,16 @@ def infill_cmd(
     seed: SeedOpt = None,
     max_actions: MaxOpt = 256,
     checkpoint: CheckpointOpt = None,
+    device: DeviceOpt = "cpu",
 ) -> None:
     """Fill every `...` hole; every other byte of the file is kept.  Default: print a unified diff."""
     from astgen.refactor import Operation, SamplingConfig
 
     sampling = SamplingConfig(temperature, top_p, seed, max_actions)
-    _refactor(paths, Operation("infill"), sampling, in_place, check, print_, jobs, checkpoint)
+    _refactor(paths, Operation("infill"), sampling, in_place, check, print_, jobs, checkpoint, device)
 
 
-@app.command("rewrite")
+@app.command("rewrite", short_help="Regenerate a function body or a span; keep the rest.")
 def rewrite_cmd(
     paths: Annotated[list[str], typer.Argument(help="Python files or folders; - for stdin.")],
     function: Annotated[str | None, typer.Option(help="Regenerate the body of this function (f or Class.f).")] = None,
@@ -353,6 +365,7 @@ def rewrite_cmd(
     seed: SeedOpt = None,
     max_actions: MaxOpt = 256,
     checkpoint: CheckpointOpt = None,
+    device: DeviceOpt = "cpu",
 ) -> None:
     """Regenerate a function body (--function) or the node covering a span (--span); the rest is kept."""
     from astgen.refactor import Operation, SamplingConfig, parse_span
@@ -361,26 +374,30 @@ def rewrite_cmd(
         _fail("give exactly one of --function NAME and --span L:C-L:C")
     op = Operation("function", function=function) if function else Operation("span", span=parse_span(span or ""))
     sampling = SamplingConfig(temperature, top_p, seed, max_actions)
-    _refactor(paths, op, sampling, in_place, check, print_, jobs, checkpoint)
+    _refactor(paths, op, sampling, in_place, check, print_, jobs, checkpoint, device)
 
 
 @app.command("generate")
 def generate_cmd(
     prompt: Annotated[str | None, typer.Option(help="File whose code the new functions follow (- = stdin).")] = None,
-    n: Annotated[int, typer.Option("-n", help="How many functions.")] = 3,
-    temperature: Annotated[float, typer.Option()] = 0.8,
-    top_p: Annotated[float, typer.Option()] = 0.95,
-    seed: Annotated[int | None, typer.Option(help="Sampling seed.")] = 0,
-    max_actions: Annotated[int, typer.Option(help="Longest function, in actions.")] = 384,
+    n: Annotated[int, typer.Option("-n", min=1, help="How many functions.")] = 3,
+    temperature: TempOpt = 0.8,
+    top_p: TopPOpt = 0.95,
+    seed: SeedOpt = 0,
+    max_actions: Annotated[int, typer.Option(min=1, help="Longest function, in actions.")] = 384,
     checkpoint: CheckpointOpt = None,
+    device: DeviceOpt = "cpu",
 ) -> None:
     """Print newly sampled top-level functions (each compiles)."""
     source = ""
+    name = "<prompt>"
     if prompt is not None:
-        source, _ = _read_input(prompt)
-    gen = _generator(checkpoint)
+        source, name = _read_input(prompt)
+    gen = _generator(checkpoint, device)
     for i, fn in enumerate(
-        gen.generate(source, n=n, temperature=temperature, top_p=top_p, seed=seed, max_actions=max_actions)
+        gen.generate(
+            source, n=n, temperature=temperature, top_p=top_p, seed=seed, max_actions=max_actions, filename=name
+        )
     ):
         typer.echo(f"# --- function {i + 1}")
         typer.echo(fn)
@@ -401,17 +418,26 @@ def is_hidden(path):
 '''
 
 
-@app.command("compare")
+COMPARE_BUDGETS = ("small", "full")  # training.compare.BUDGETS (a test keeps the two in step)
+
+
+@app.command("compare", short_help="Research: compare the AST model with a token model.")
 def compare_cmd(
     budget: Annotated[
-        str, typer.Option(help="small: end to end in under 30 min on a 2-core CPU; full: the report's")
-    ] = ("small"),
+        str,
+        typer.Option(
+            help="Which comparison: small runs end to end in under 30 minutes on a 2-core CPU; full is the run "
+            "docs/report.md quotes."
+        ),
+    ] = "small",
     skip: Annotated[list[str] | None, typer.Option(help="Leave out: functional, samples, infill, bpc.")] = None,
 ) -> None:
     """Research harness: train or load the AST model and a token-level baseline of the same size, data and
     compute; evaluate both on the held-out test split; write the report and plots (source checkout only)."""
     import subprocess
 
+    if budget not in COMPARE_BUDGETS:
+        _fail(f"--budget must be one of {', '.join(COMPARE_BUDGETS)}, got {budget!r}")
     root = _source_checkout()
     if root is None:
         _fail(
@@ -433,12 +459,13 @@ def _source_checkout() -> Path | None:
     return None
 
 
-@app.command("demo")
+@app.command("demo", short_help="Show astgen at work on a small file and a real one.")
 def demo(
     path: Annotated[str | None, typer.Argument(help="File to round-trip (default: a standard-library module).")] = None,
-    samples: Annotated[int, typer.Option(help="Programs to sample from the grammar mask.")] = 2,
-    seed: Annotated[int, typer.Option()] = 0,
+    samples: Annotated[int, typer.Option(min=0, help="Programs to sample from the grammar mask.")] = 2,
+    seed: Annotated[int, typer.Option(help="Seed of the generated functions and the mask-only samples.")] = 0,
     checkpoint: CheckpointOpt = None,
+    device: DeviceOpt = "cpu",
 ) -> None:
     """Show astgen at work: infill and generation with the shipped model, a round trip of a real file,
     and programs sampled from the grammar mask alone."""
@@ -446,7 +473,7 @@ def demo(
 
     from astgen.validity import check_source as _check
 
-    gen = _generator(checkpoint)
+    gen = _generator(checkpoint, device)
     typer.echo("== infill: every `...` below is a hole (a statement hole, then an expression hole)")
     typer.echo(_DEMO_HOLES)
     t0 = _time.perf_counter()
@@ -496,13 +523,36 @@ def demo(
         typer.echo(src)
 
 
+def _usage_errors() -> tuple[type[Exception], ...]:
+    """The base classes of command-line usage errors: typer's own (it vendors click since 0.2x) and click's."""
+    import click
+    from typer.exceptions import TyperException
+
+    return (TyperException, click.ClickException)
+
+
 def main() -> None:
-    """Console entry point."""
+    """Console entry point: a bad option or input is one line on stderr and exit code 2."""
+    import click
+
     try:
-        app()
+        code = app(standalone_mode=False, prog_name="astgen")
+    except (typer.Abort, click.Abort):
+        typer.echo("astgen: aborted", err=True)
+        sys.exit(130)
     except AstgenError as e:
         typer.echo(f"astgen: error: {e}", err=True)
         sys.exit(2)
+    except _usage_errors() as e:
+        ctx = getattr(e, "ctx", None)
+        if type(e).__name__ == "NoArgsIsHelpError" and ctx is not None:  # `astgen` alone: its help
+            typer.echo(ctx.get_help())
+            sys.exit(2)
+        message = e.format_message() if hasattr(e, "format_message") else str(e)
+        where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        typer.echo(f"astgen: error: {message}{where}", err=True)
+        sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

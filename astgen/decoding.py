@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import torch
 
 from astgen.codec.holes import LIST, HoleTask
-from astgen.errors import GrammarError
+from astgen.errors import GrammarError, InvalidOptionError
 from astgen.grammar.actions import STOP
 from astgen.grammar.compiled import CompiledGrammar
 from astgen.matcher import Matcher, MatcherConfig
@@ -46,13 +46,16 @@ class DecodeConfig:
 
     def __post_init__(self) -> None:
         if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+            raise InvalidOptionError(f"temperature must be >= 0 (0 = greedy), got {self.temperature}")
         if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+            raise InvalidOptionError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.max_actions < 1:
-            raise ValueError(f"max_actions must be >= 1, got {self.max_actions}")
+            raise InvalidOptionError(f"max_actions must be >= 1, got {self.max_actions}")
         if self.context < self.max_actions + 8:
-            raise ValueError(f"context ({self.context}) must exceed max_actions ({self.max_actions}) + 8")
+            raise InvalidOptionError(
+                f"max_actions must be at most {self.context - 8} for a model window of {self.context} positions, "
+                f"got {self.max_actions}"
+            )
 
 
 @dataclass

@@ -8,6 +8,7 @@ __all__ = [
     "CheckpointMismatchError",
     "GrammarError",
     "InfillError",
+    "InvalidOptionError",
     "NoHoleError",
     "SourceSyntaxError",
     "UnsupportedSourceError",
@@ -44,6 +45,10 @@ class UnsupportedSourceError(AstgenError):
 
 class NoHoleError(AstgenError):
     """Infilling was asked for but the source contains no hole (`...`)."""
+
+
+class InvalidOptionError(AstgenError, ValueError):
+    """A decoding option outside its range (a temperature below 0, a budget the model window cannot hold)."""
 
 
 class InfillError(AstgenError):

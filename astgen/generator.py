@@ -23,7 +23,7 @@ from astgen.codec import Codec, default_codec, unparse
 from astgen.codec.holes import LIST, HoledProgram, holed_program
 from astgen.codec.source import quiet_compile
 from astgen.decoding import DecodeConfig, DecodeStats, decode_holes
-from astgen.errors import InfillError
+from astgen.errors import InfillError, InvalidOptionError
 from astgen.grammar.compiled import CompiledGrammar
 from astgen.model import ModelConfig, load_checkpoint
 
@@ -158,12 +158,13 @@ class Generator:
         filename = kw.pop("filename", "<source>")
         return self.infill_batch([source], filenames=[filename], **kw)[0]
 
-    def function_program(self, prompt_source: str = "") -> HoledProgram:
-        """`prompt_source` plus one hole after it that must become a top-level function definition."""
+    def function_program(self, prompt_source: str = "", filename: str = "<prompt>") -> HoledProgram:
+        """`prompt_source` plus one hole after it that must become a top-level function definition
+        (SourceSyntaxError names `filename` if the prompt does not parse)."""
         vocab = self.codec.vocab
         first = tuple(vocab.ctor_id(c) for c in vocab.constructors if c.split("-")[0] in _FUNCTION_CTOR_BASES)
         return holed_program(
-            self.codec, prompt_source, self.config.hole_id, "<prompt>", append_hole=first, mark_ellipsis=False
+            self.codec, prompt_source, self.config.hole_id, filename, append_hole=first, mark_ellipsis=False
         )
 
     def generate(
@@ -175,10 +176,13 @@ class Generator:
         seed: int | None = None,
         max_actions: int = 384,
         retries: int = 3,
+        filename: str = "<prompt>",
     ) -> list[str]:
         """`n` new top-level functions that could follow `prompt_source` (each returned alone)."""
+        if n < 1:
+            raise InvalidOptionError(f"n must be >= 1 (how many functions), got {n}")
         cfg = self._config(temperature=temperature, top_p=top_p, seed=seed, max_actions=max_actions)
-        program = self.function_program(prompt_source)
+        program = self.function_program(prompt_source, filename)
         trees = self._complete([program] * n, cfg, ["<generated>"] * n, retries)
         return [unparse(t.body[-1]) for t in trees]
 
@@ -190,10 +194,28 @@ def load(path: str | Path | None = None, device: str | torch.device = "cpu", bat
     checkpoint trained for another grammar; weights are read with safetensors only."""
     from astgen.compiled_default import default_compiled
 
+    device = _check_device(device)
     compiled = default_compiled()
     folder = Path(path) if path is not None else default_checkpoint()
     model, config = load_checkpoint(folder, compiled, device=str(device))
     return Generator(model, config, compiled, default_codec(), batch_size)
+
+
+def _check_device(device: str | torch.device) -> torch.device:
+    """`device` as a torch device this build and machine can use; InvalidOptionError names the choices."""
+    available = ["cpu"] + (
+        [f"cuda (cuda:0..cuda:{torch.cuda.device_count() - 1})"] if torch.cuda.is_available() else []
+    )
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise InvalidOptionError(f"device {device!r} is not a torch device; available: {', '.join(available)}") from e
+    usable = dev.type == "cpu" or (
+        dev.type == "cuda" and torch.cuda.is_available() and (dev.index or 0) < torch.cuda.device_count()
+    )
+    if not usable:
+        raise InvalidOptionError(f"device {device!r} is not available here; available: {', '.join(available)}")
+    return dev
 
 
 @lru_cache(maxsize=1)

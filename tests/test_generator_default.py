@@ -105,13 +105,18 @@ def test_cli_infill_and_generate(tmp_path: Path) -> None:
     compile(r.stdout, "<stdout>", "exec")
 
 
-@pytest.mark.parametrize(
-    ("content", "needle"),
-    [("def f(:\n    ...\n", "bad.py:1:7"), ("x = 1\n", "no hole to fill")],
-)
-def test_cli_infill_bad_input(tmp_path: Path, content: str, needle: str) -> None:
+def test_cli_infill_bad_input(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
-    bad.write_text(content)
+    bad.write_text("def f(:\n    ...\n")
     r = run_cli("infill", str(bad))
-    assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "bad.py:1:7" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_cli_infill_skips_a_file_without_holes_and_says_so(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.py"
+    plain.write_text("x = 1\n")
+    r = run_cli("infill", "--check", str(plain))
+    assert r.returncode == 0 and r.stdout == "" and "Traceback" not in r.stderr  # nothing to fill, nothing fails
+    assert "no hole to fill" in r.stderr and "1 file, 0 with holes, 0 would change, 0 failed" in r.stderr
+    assert plain.read_text() == "x = 1\n"

@@ -99,3 +99,22 @@ def test_cli_dry_run_check_in_place_and_bad_files(tmp_path: Path) -> None:
     r = run_cli("rewrite", str(good), "--span", "90:1-90:4")
     assert r.returncode == 2 and "outside the file" in r.stderr
     assert good.read_bytes() == new
+
+
+def test_cli_on_a_source_tree_skips_files_without_holes(tmp_path: Path) -> None:
+    tree = tmp_path / "src"
+    (tree / "pkg").mkdir(parents=True)
+    for name in ("a.py", "pkg/b.py"):
+        (tree / name).write_text("x = 1\n")
+    r = run_cli("infill", "--check", str(tree))
+    assert r.returncode == 0 and r.stdout == "", r.stderr  # no holes anywhere: nothing would change
+    assert "2 files, 0 with holes, 0 would change, 0 failed" in r.stderr
+    hole = tree / "pkg" / "c.py"
+    hole.write_text("def f(x):\n    return ...\n")
+    r = run_cli("infill", "--check", str(tree), "--max-actions", "16")
+    assert r.returncode == 1 and r.stdout == f"would change: {hole}\n"  # one line per file, no diff
+    assert "3 files, 1 with holes, 1 would change, 0 failed" in r.stderr
+    r = run_cli("infill", str(hole), str(tree / "a.py"), "--max-actions", "16")
+    assert r.returncode == 0 and f"--- a{hole}" in r.stdout and "a//" not in r.stdout  # absolute path header
+    r = run_cli("infill", "--print", str(hole), str(hole), "--max-actions", "16")
+    assert r.returncode == 0 and r.stdout.count(f"==> {hole} <==\n") == 2  # several files: a header each

@@ -83,7 +83,8 @@ def parse_source(text: str, filename: str = "<source>") -> ast.Module:
     """`ast.parse` with a typed error that carries file:line:col."""
     try:
         return quiet_parse(text, filename)
-    except SyntaxError as e:
-        raise SourceSyntaxError(e.msg, filename, e.lineno, e.offset) from None
+    except SyntaxError as e:  # say which Python's syntax: newer syntax is "invalid" to an older parser
+        version = f"Python {sys.version_info.major}.{sys.version_info.minor} syntax"
+        raise SourceSyntaxError(f"{e.msg} ({version})", filename, e.lineno, e.offset) from None
     except (ValueError, RecursionError, MemoryError) as e:
         raise SourceSyntaxError(str(e), filename) from None

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from astgen.corpus import python_files
-from astgen.errors import AstgenError
+from astgen.errors import AstgenError, InvalidOptionError, NoHoleError
 from astgen.refactor.filler import HoleFiller, SamplingConfig
 from astgen.refactor.splice import Span, fill_file_bytes, rewrite_function_bytes, rewrite_span_bytes
 
@@ -51,7 +51,8 @@ class Operation:
 
 @dataclass(frozen=True)
 class FileResult:
-    """The outcome for one file: "changed", "unchanged" or "error" (with a one-line message)."""
+    """The outcome for one file: "changed", "unchanged", "skipped" (no hole to fill) or "error" (with a
+    one-line message)."""
 
     path: str
     status: str
@@ -99,6 +100,10 @@ def process_file(gen: HoleFiller, path: Path, op: Operation, sampling: SamplingC
         return FileResult(name, "error", f"{name}: cannot read: {e.strerror or e}")
     try:
         new = apply_operation(gen, data, op, name, sampling)
+    except InvalidOptionError:
+        raise  # about the options, not the file: stops the whole run with one message
+    except NoHoleError as e:  # nothing to fill is not a failure: a source tree mostly has no holes
+        return FileResult(name, "skipped", str(e), data)
     except AstgenError as e:
         return FileResult(name, "error", str(e), data)
     except RecursionError:
@@ -114,9 +119,8 @@ def unified_diff(result: FileResult) -> str:
     def lines(data: bytes) -> list[str]:
         return data.decode("utf-8", errors="replace").splitlines(keepends=True)
 
-    return "".join(
-        difflib.unified_diff(lines(result.original), lines(result.new), f"a/{result.path}", f"b/{result.path}")
-    )
+    name = result.path.lstrip("/")  # an absolute path reads a/tmp/x.py, not a//tmp/x.py
+    return "".join(difflib.unified_diff(lines(result.original), lines(result.new), f"a/{name}", f"b/{name}"))
 
 
 def write_atomic(path: Path, original: bytes, new: bytes) -> None:

@@ -85,7 +85,9 @@ def run_files(
         if r.status != "changed" or r.new is None or r.original is None:
             continue
         changed += 1
-        if output == "in-place":
+        if output == "check":
+            print(f"would change: {r.path}", flush=True)
+        elif output == "in-place":
             try:
                 write_atomic(Path(r.path), r.original, r.new)
             except AstgenError as e:
@@ -94,13 +96,23 @@ def run_files(
                 continue
             print(f"rewrote {r.path}", file=sys.stderr)
         elif output == "print":
+            if len(files) > 1:  # several files: a header before each, as `head` writes them
+                sys.stdout.buffer.write(f"==> {r.path} <==\n".encode())
             sys.stdout.buffer.write(r.new)
             sys.stdout.flush()
         elif output == "diff":
             sys.stdout.write(unified_diff(r))
             sys.stdout.flush()
-    if output == "check" and changed:
-        print(f"{changed} file(s) would change", file=sys.stderr)
+    named = {Path(p) for p in paths if Path(p).is_file()}  # files the user named, not found in a folder
+    for r in results:
+        if r.status == "skipped" and Path(r.path) in named:
+            print(f"astgen: {r.message}", file=sys.stderr)
+    skipped = sum(r.status == "skipped" for r in results)
+    if len(results) > 1 or skipped:
+        holes = f", {len(results) - skipped - errors} with holes" if op.kind == "infill" else ""
+        verb = "would change" if output in ("check", "diff", "print") else "changed"
+        files_text = f"{len(results)} file" + ("s" if len(results) != 1 else "")
+        print(f"{files_text}{holes}, {changed} {verb}, {errors} failed", file=sys.stderr)
     if errors:
         return 2
     return 1 if output == "check" and changed else 0
