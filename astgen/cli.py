@@ -328,9 +328,16 @@ SeedOpt = Annotated[int | None, typer.Option(help="Sampling seed.")]
 MaxOpt = Annotated[int, typer.Option(min=1, help="Longest hole, in actions beyond its shortest completion.")]
 
 
-@app.command("infill", short_help="Fill every `...` hole of files; keep every other byte.")
+@app.command("infill", short_help="Fill the `...` holes of files; keep every other byte.")
 def infill_cmd(
     paths: Annotated[list[str], typer.Argument(help="Python files or folders with `...` holes; - for stdin.")],
+    all_holes: Annotated[
+        bool,
+        typer.Option(
+            "--all-holes",
+            help="Fill every `...`, also the idiomatic ones (annotations, subscripts, defaults, stubs, protocols).",
+        ),
+    ] = False,
     in_place: InPlaceOpt = False,
     check: CheckOpt = False,
     print_: PrintOpt = False,
@@ -342,11 +349,15 @@ def infill_cmd(
     checkpoint: CheckpointOpt = None,
     device: DeviceOpt = "cpu",
 ) -> None:
-    """Fill every `...` hole; every other byte of the file is kept.  Default: print a unified diff."""
+    """Fill the `...` holes; every other byte of the file is kept.  Default: print a unified diff.
+    Idiomatic `...` (annotations, subscripts, defaults, @overload/@abstractmethod stubs, Protocol classes,
+    .pyi files) are not holes unless --all-holes; a `# astgen: fill` comment selects holes exactly."""
     from astgen.refactor import Operation, SamplingConfig
 
     sampling = SamplingConfig(temperature, top_p, seed, max_actions)
-    _refactor(paths, Operation("infill"), sampling, in_place, check, print_, jobs, checkpoint, device)
+    _refactor(
+        paths, Operation("infill", all_holes=all_holes), sampling, in_place, check, print_, jobs, checkpoint, device
+    )
 
 
 @app.command("rewrite", short_help="Regenerate a function body or a span; keep the rest.")

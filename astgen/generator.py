@@ -121,14 +121,19 @@ class Generator:
         max_actions: int = 256,
         filenames: Sequence[str] | None = None,
         retries: int = 3,
+        all_holes: bool = False,
     ) -> list[str]:
-        """Fill every `...` hole of every source; returns canonical sources.
+        """Fill the `...` holes of every source; returns canonical sources.  Idiomatic `...` (annotations,
+        subscripts, defaults, stubs, protocols, `.pyi` files) stay unless `all_holes`; a `# astgen: fill`
+        comment on a line selects exactly the holes on such lines (`astgen.codec.hole_select`).
 
         Raises SourceSyntaxError (file:line:col) for source Python rejects, NoHoleError for a source
-        without `...`, InfillError if no filling compiles."""
+        without a hole, InfillError if no filling compiles."""
         names = list(filenames) if filenames is not None else ["<source>"] * len(sources)
         cfg = self._config(temperature=temperature, top_p=top_p, seed=seed, max_actions=max_actions)
-        programs = [holed_program(self.codec, s, self.config.hole_id, n) for s, n in zip(sources, names)]
+        programs = [
+            holed_program(self.codec, s, self.config.hole_id, n, all_holes=all_holes) for s, n in zip(sources, names)
+        ]
         return [unparse(t) for t in self._complete(programs, cfg, names, retries)]
 
     def fill_holes(

@@ -19,6 +19,7 @@ or more consecutive elements of a list (statements, call arguments), ending when
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from astgen.codec.actions import HOLE_CTOR
 from astgen.codec.gnode import GNode, GValue
+from astgen.codec.hole_select import is_ellipsis, select_holes
 from astgen.codec.lower import lower
 from astgen.codec.source import parse_source
 from astgen.errors import NoHoleError
@@ -49,6 +51,7 @@ __all__ = [
     "layout",
     "marker_index",
     "marker_name",
+    "no_hole_error",
     "program_from_spans",
     "prompt_window",
 ]
@@ -237,12 +240,20 @@ def holed_program(
     append_hole: tuple[int, ...] | None = None,
     mark_ellipsis: bool = True,
     markers: bool = False,
+    all_holes: bool = False,
 ) -> HoledProgram:
-    """Encode `source` with its `...` holes (SourceSyntaxError if it does not parse, NoHoleError if
-    it has no hole).  `append_hole` adds one more hole after the last top-level statement that must
-    be exactly one statement starting with one of the given actions (used by `generate`)."""
-    tree = lower(parse_source(source, filename))
-    if mark_ellipsis or markers:  # the module node itself is never a hole: mark inside its fields
+    """Encode `source` with its holes (SourceSyntaxError if it does not parse, NoHoleError if it has
+    none): the `...` that `select_holes` picks (every one with `all_holes`), or with `markers` the
+    marker names already in the source.  `append_hole` adds one more hole after the last top-level
+    statement that must be exactly one statement starting with one of the given actions (`generate`)."""
+    module = parse_source(source, filename)
+    ellipses = 0
+    if mark_ellipsis and not markers:  # the chosen `...` become marker names; idiomatic ones stay `...`
+        ellipses = sum(1 for n in ast.walk(module) if is_ellipsis(n))
+        module = _to_markers(module, select_holes(module, source, filename, all_holes))
+        markers = True
+    tree = lower(module)
+    if markers:  # the module node itself is never a hole: mark inside its fields
         tree = GNode(tree.ctor, {k: _mark_holes(v, markers) for k, v in tree.fields.items()})
     if append_hole is not None:
         body = tree.fields.get("body")
@@ -250,7 +261,7 @@ def holed_program(
         tree = GNode(tree.ctor, {**tree.fields, "body": [*items, _hole_node(b"stmt", None)]})
     tokens, rec = codec.encode_grammar_tree(tree, filename, hole_token=hole_id)
     if not rec.holes:
-        raise NoHoleError(f"{filename}: no hole to fill; write `...` where code should be generated")
+        raise no_hole_error(filename, ellipses)
     kinds: list[str] = []
     for _, symbol, _ in rec.holes:
         sym = codec.grammar.symbol(symbol)
@@ -276,6 +287,31 @@ def program_from_spans(actions: Sequence[int], holes: Sequence[Hole], hole_id: i
         prev = h.end
     tokens.extend(actions[prev:])
     return HoledProgram(tuple(tokens), tuple(h.kind for h in holes), hole_id)
+
+
+def no_hole_error(filename: str, idiomatic: int = 0) -> NoHoleError:
+    """The error for a source without holes; `idiomatic` counts the `...` it has that are not holes."""
+    if idiomatic:
+        return NoHoleError(
+            f"{filename}: no hole to fill: its {idiomatic} `...` are idiomatic (annotations, subscripts, defaults, "
+            "stubs, protocols, .pyi); mark a hole with `# astgen: fill` or fill every `...` anyway (--all-holes)"
+        )
+    return NoHoleError(f"{filename}: no hole to fill; write `...` where code should be generated")
+
+
+class _Markers(ast.NodeTransformer):
+    """Replaces the chosen nodes (by identity) by marker names `__astgen_hole_<k>__`, k in source order."""
+
+    def __init__(self, chosen: list[ast.expr]):
+        self.index = {id(n): k for k, n in enumerate(chosen)}
+
+    def visit_Constant(self, node: ast.Constant) -> ast.expr:
+        k = self.index.get(id(node))
+        return node if k is None else ast.copy_location(ast.Name(id=marker_name(k), ctx=ast.Load()), node)
+
+
+def _to_markers(module: ast.Module, chosen: list[ast.expr]) -> ast.Module:
+    return _Markers(chosen).visit(module) if chosen else module
 
 
 def _hole_node(kind: bytes, index: bytes | None) -> GNode:

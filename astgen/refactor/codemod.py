@@ -50,6 +50,7 @@ class AstgenCommand(CodemodCommand):
         max_actions: int = 256,
         checkpoint: str | None = None,
         generator: HoleFiller | None = None,
+        all_holes: bool = False,
     ) -> None:
         super().__init__(context)
         if function and span:
@@ -59,7 +60,7 @@ class AstgenCommand(CodemodCommand):
         elif span:
             self.operation = Operation("span", span=parse_span(span))
         else:
-            self.operation = Operation("infill")
+            self.operation = Operation("infill", all_holes=all_holes)
         self.sampling = SamplingConfig(temperature=temperature, seed=seed, max_actions=max_actions)
         self.checkpoint = checkpoint
         self.generator = generator
@@ -72,6 +73,9 @@ class AstgenCommand(CodemodCommand):
         arg_parser.add_argument("--seed", type=int, default=None, help="sampling seed")
         arg_parser.add_argument("--max-actions", type=int, default=256, help="longest hole, in actions")
         arg_parser.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped one)")
+        arg_parser.add_argument(
+            "--all-holes", action="store_true", help="fill every `...`, also idiomatic ones (annotations, stubs, ...)"
+        )
 
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
         gen = self.generator if self.generator is not None else _generator(self.checkpoint)

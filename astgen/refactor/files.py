@@ -40,6 +40,7 @@ class Operation:
     kind: str
     function: str | None = None
     span: Span | None = None
+    all_holes: bool = False  # "infill": every `...`, idiomatic ones included
 
     def describe(self) -> str:
         if self.kind == "function":
@@ -83,7 +84,7 @@ def expand_paths(paths: Iterable[str]) -> tuple[list[Path], list[FileResult]]:
 def apply_operation(gen: HoleFiller, data: bytes, op: Operation, filename: str, sampling: SamplingConfig) -> bytes:
     """The new bytes of one file under `op` (raises AstgenError subclasses on bad input)."""
     if op.kind == "infill":
-        return fill_file_bytes(gen, data, filename, sampling)
+        return fill_file_bytes(gen, data, filename, sampling, op.all_holes)
     if op.kind == "function" and op.function:
         return rewrite_function_bytes(gen, data, op.function, filename, sampling)
     if op.kind == "span" and op.span is not None:

@@ -19,9 +19,10 @@ from typing import Any
 import libcst as cst
 from libcst.metadata import PositionProvider
 
-from astgen.codec.holes import marker_index, marker_name
-from astgen.codec.source import deep_recursion
-from astgen.errors import AstgenError, NoHoleError, UnsupportedSourceError
+from astgen.codec.hole_select import select_holes
+from astgen.codec.holes import marker_index, marker_name, no_hole_error
+from astgen.codec.source import deep_recursion, quiet_parse
+from astgen.errors import AstgenError, UnsupportedSourceError
 from astgen.refactor.filler import HoleFiller, SamplingConfig
 
 __all__ = ["Span", "fill_file_bytes", "parse_file_bytes", "rewrite_function_bytes", "rewrite_span_bytes"]
@@ -233,9 +234,14 @@ class _Splicer(cst.CSTTransformer):
 
 
 def fill_file_bytes(
-    gen: HoleFiller, data: bytes, filename: str = "<file>", sampling: SamplingConfig = _GREEDY
+    gen: HoleFiller,
+    data: bytes,
+    filename: str = "<file>",
+    sampling: SamplingConfig = _GREEDY,
+    all_holes: bool = False,
 ) -> bytes:
-    """The bytes of the file with every `...` hole filled by `gen` (e.g. a Generator); nothing else changes.
+    """The bytes of the file with its `...` holes filled by `gen` (e.g. a Generator); nothing else changes.
+    The holes are the `...` that `astgen.codec.hole_select` picks (idiomatic ones stay), or every one.
 
     Raises SourceSyntaxError, UnsupportedSourceError, NoHoleError, InfillError, or AstgenError if the
     spliced result would not compile (nothing is returned then)."""
@@ -243,8 +249,33 @@ def fill_file_bytes(
     numberer = _Numberer()
     numbered = module.visit(numberer)
     if numberer.count == 0:
-        raise NoHoleError(f"{filename}: no hole to fill; write `...` where code should be generated")
+        raise no_hole_error(filename)
+    chosen = {
+        marker_index(n.id)  # type: ignore[attr-defined]
+        for n in select_holes(quiet_parse(numbered.code, filename), numbered.code, filename, all_holes, _is_marker)
+    }
+    if not chosen:
+        raise no_hole_error(filename, numberer.count)
+    if len(chosen) < numberer.count:
+        numbered = numbered.visit(_Unnumber(chosen))
     return _fill_numbered(gen, numbered, filename, sampling)
+
+
+def _is_marker(node: ast.AST) -> bool:
+    return isinstance(node, ast.Name) and marker_index(node.id) is not None
+
+
+class _Unnumber(cst.CSTTransformer):
+    """Turns the marker names that are not chosen holes back into `...` (with their parentheses)."""
+
+    def __init__(self, chosen: set[int | None]):
+        self.chosen = chosen
+
+    def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.BaseExpression:
+        k = marker_index(updated.value)
+        if k is None or k in self.chosen:
+            return updated
+        return cst.Ellipsis(lpar=updated.lpar, rpar=updated.rpar)
 
 
 class _FunctionHoles(cst.CSTTransformer):
@@ -269,7 +300,7 @@ class _FunctionHoles(cst.CSTTransformer):
     def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef) -> cst.FunctionDef:
         qualname = ".".join(self.scope)
         self.scope.pop()
-        if self.name not in (qualname, updated.name.value):
+        if qualname != self.name:
             return updated
         hole = cst.SimpleStatementLine(body=[cst.Expr(cst.Name(marker_name(self.count)))])
         self.count += 1
@@ -294,13 +325,45 @@ def _is_docstring(stmt: cst.BaseStatement) -> bool:
 def rewrite_function_bytes(
     gen: HoleFiller, data: bytes, name: str, filename: str = "<file>", sampling: SamplingConfig = _GREEDY
 ) -> bytes:
-    """Regenerate the body of function `name` (`f` or `Class.method`; every match) and keep all else."""
+    """Regenerate the body of the one function `name` names — `f` a module-level function, `Class.f` a
+    method, `f.g` a function nested in `f` — and keep all else.  A name that matches no definition or
+    several (overloads, redefinitions) is refused with the candidates and their lines."""
     module = parse_file_bytes(data, filename)
-    marker = _FunctionHoles(name)
-    numbered = module.visit(marker)
-    if marker.count == 0:
-        raise AstgenError(f"{filename}: no function named {name!r}")
+    defs = _definitions(quiet_parse(module.code, filename))
+    exact = [line for qualname, line in defs if qualname == name]
+    if len(exact) != 1:
+        last = name.rsplit(".", 1)[-1]
+        similar = ", ".join(f"{q} (line {line})" for q, line in defs if q.rsplit(".", 1)[-1] == last)
+        if not exact:
+            hint = f"; definitions of that name: {similar}" if similar else ""
+            raise AstgenError(
+                f"{filename}: no function named {name!r} (`f` is a module-level function, `Class.f` a method){hint}"
+            )
+        lines = ", ".join(str(line) for line in exact)
+        raise AstgenError(
+            f"{filename}: {len(exact)} definitions of {name!r} (lines {lines}); rewrite one with --span instead"
+        )
+    numbered = module.visit(_FunctionHoles(name))
     return _fill_numbered(gen, numbered, filename, sampling)
+
+
+def _definitions(tree: ast.Module) -> list[tuple[str, int]]:
+    """(qualified name, line) of every function definition: `f`, `Class.f`, `f.inner` (a definition in an
+    if/try/with/loop block belongs to the enclosing scope, as `_FunctionHoles` counts it)."""
+    out: list[tuple[str, int]] = []
+
+    def walk(node: ast.AST, scope: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                out.append((scope + child.name, child.lineno))
+                walk(child, f"{scope}{child.name}.")
+            elif isinstance(child, ast.ClassDef):
+                walk(child, f"{scope}{child.name}.")
+            elif isinstance(child, ast.stmt | ast.excepthandler | ast.match_case):
+                walk(child, scope)
+
+    walk(tree, "")
+    return out
 
 
 Span = tuple[int, int, int, int]  # start line, start column, end line, end column (1-based, inclusive)
