@@ -3,48 +3,27 @@
 from __future__ import annotations
 
 import ast
-import json
-import sysconfig
-from pathlib import Path
 
 import pytest
 import torch
 
-from astgen.codec import unparse
 from astgen.model import ModelConfig, build_model
 from astgen.research.cases import compiles
 from astgen.research.python_lark import python_grammar
 from astgen.research.token_decoding import TokenDecoder
-from training.token_data import train_tokenizer
+from tests.token_helpers import Biased, small_tokenizer
 
 pytest.importorskip("llguidance")
 pytest.importorskip("outlines")
 
 from astgen.research.token_outlines import OutlinesDecoder, continuation_grammar  # noqa: E402
 
-STDLIB = Path(sysconfig.get_paths()["stdlib"])
 FILES = ["fnmatch.py", "colorsys.py", "bisect.py", "keyword.py"]
 
 
 @pytest.fixture(scope="module")
 def tok(tmp_path_factory: pytest.TempPathFactory) -> object:
-    texts = [unparse(ast.parse((STDLIB / f).read_text(encoding="utf-8"))) for f in FILES]
-    folder = tmp_path_factory.mktemp("tok")
-    with open(folder / "train.texts.jsonl", "w", encoding="utf-8") as f:
-        for t in texts:
-            f.write(json.dumps(t) + "\n")
-    return train_tokenizer(folder / "train.texts.jsonl", 300)
-
-
-class _Biased(torch.nn.Module):
-    """An output head plus a fixed bias: makes a random model want to end at once."""
-
-    def __init__(self, head: torch.nn.Module, bias: torch.Tensor):
-        super().__init__()
-        self.head, self.bias = head, bias
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(x) + self.bias
+    return small_tokenizer(tmp_path_factory.mktemp("tok"), FILES)[1]
 
 
 def _decoder(tok: object, eager: bool = True) -> TokenDecoder:
@@ -56,7 +35,7 @@ def _decoder(tok: object, eager: bool = True) -> TokenDecoder:
     if eager:
         bias = torch.zeros(config.vocab_size)
         bias[config.sep_id] = bias[0] = 8.0
-        model.lm_head = _Biased(model.lm_head, bias)
+        model.lm_head = Biased(model.lm_head, bias)
     return TokenDecoder(model, config, tok, batch_size=4)
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import ast
-import json
-import sysconfig
 import textwrap
 from pathlib import Path
 
@@ -12,29 +10,23 @@ import numpy as np
 import pytest
 import torch
 
-from astgen.codec import unparse
 from astgen.errors import CheckpointError
 from astgen.model import ModelConfig, build_model
 from astgen.research.baseline import load_token_checkpoint, save_token_checkpoint
 from astgen.research.token_decoding import TokenDecoder, top_level_end
+from tests.token_helpers import Biased, small_tokenizer
 from training.fim import FimConfig
-from training.token_data import train_tokenizer
 from training.token_fim import TokenFimBatcher, sample_text_hole, text_spans
 
 pytest.importorskip("llguidance")
 
-STDLIB = Path(sysconfig.get_paths()["stdlib"])
 FILES = ["textwrap.py", "shlex.py", "fnmatch.py", "colorsys.py", "bisect.py", "keyword.py"]
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], object, Path]:
-    texts = [unparse(ast.parse((STDLIB / f).read_text(encoding="utf-8"))) for f in FILES]
     folder = tmp_path_factory.mktemp("tok")
-    with open(folder / "train.texts.jsonl", "w", encoding="utf-8") as f:
-        for t in texts:
-            f.write(json.dumps(t) + "\n")
-    tok = train_tokenizer(folder / "train.texts.jsonl", 300)
+    texts, tok = small_tokenizer(folder, FILES)
     tok.save(str(folder / "tokenizer.json"))
     return texts, tok, folder / "tokenizer.json"
 
@@ -122,17 +114,6 @@ def test_token_checkpoint_round_trip(corpus, tmp_path: Path) -> None:
         load_token_checkpoint(tmp_path)
 
 
-class _Biased(torch.nn.Module):
-    """An output head plus a fixed bias: makes a random model want to end at once."""
-
-    def __init__(self, head: torch.nn.Module, bias: torch.Tensor):
-        super().__init__()
-        self.head, self.bias = head, bias
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(x) + self.bias
-
-
 def _eager_model(tok: object) -> tuple[torch.nn.Module, ModelConfig]:
     """A random model that always wants to stop: the grammar decides how long the output is."""
     config = _config(tok.get_vocab_size())  # type: ignore[attr-defined]
@@ -140,7 +121,7 @@ def _eager_model(tok: object) -> tuple[torch.nn.Module, ModelConfig]:
     model = build_model(config).eval()
     bias = torch.zeros(config.vocab_size)
     bias[config.sep_id] = 8.0
-    model.lm_head = _Biased(model.lm_head, bias)
+    model.lm_head = Biased(model.lm_head, bias)
     return model, config
 
 
