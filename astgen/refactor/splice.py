@@ -250,10 +250,9 @@ def fill_file_bytes(
     numbered = module.visit(numberer)
     if numberer.count == 0:
         raise no_hole_error(filename)
-    chosen = {
-        marker_index(n.id)  # type: ignore[attr-defined]
-        for n in select_holes(quiet_parse(numbered.code, filename), numbered.code, filename, all_holes, _is_marker)
-    }
+    tree = quiet_parse(numbered.code, filename)
+    holes = select_holes(tree, numbered.code, filename, all_holes, _is_marker)
+    chosen = {k for n in holes if isinstance(n, ast.Name) and (k := marker_index(n.id)) is not None}
     if not chosen:
         raise no_hole_error(filename, numberer.count)
     if len(chosen) < numberer.count:
@@ -268,7 +267,7 @@ def _is_marker(node: ast.AST) -> bool:
 class _Unnumber(cst.CSTTransformer):
     """Turns the marker names that are not chosen holes back into `...` (with their parentheses)."""
 
-    def __init__(self, chosen: set[int | None]):
+    def __init__(self, chosen: set[int]):
         self.chosen = chosen
 
     def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.BaseExpression:
