@@ -109,7 +109,8 @@ def run_files(
             print(f"astgen: {r.message}", file=sys.stderr)
     skipped = sum(r.status == "skipped" for r in results)
     if len(results) > 1 or skipped:
-        holes = f", {len(results) - skipped - errors} with holes" if op.kind == "infill" else ""
+        filled = sum(r.status in ("changed", "unchanged") for r in results)  # read, had holes, filled
+        holes = f", {filled} with holes" if op.kind == "infill" else ""
         verb = "would change" if output in ("check", "diff", "print") else "changed"
         files_text = f"{len(results)} file" + ("s" if len(results) != 1 else "")
         print(f"{files_text}{holes}, {changed} {verb}, {errors} failed", file=sys.stderr)
