@@ -5,6 +5,9 @@ as `astgen.grammars`.  Everything else about the project is in pyproject.toml.""
 from setuptools import find_namespace_packages, setup
 
 setup(
-    packages=[*find_namespace_packages(include=["astgen", "astgen.*"], exclude=["*.__pycache__"]), "astgen.grammars"],
+    packages=[
+        *find_namespace_packages(include=["astgen", "astgen.*"], exclude=["*.__pycache__"]),
+        "astgen.grammars",
+    ],
     package_dir={"astgen.grammars": "grammars"},
 )

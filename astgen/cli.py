@@ -537,8 +537,11 @@ def demo(
 def _usage_errors() -> tuple[type[Exception], ...]:
     """The base classes of command-line usage errors: typer's own (it vendors click since 0.2x) and click's."""
     import click
-    from typer.exceptions import TyperException
 
+    try:
+        from typer.exceptions import TyperException
+    except ImportError:  # a typer that still uses click's own exceptions
+        return (click.ClickException,)
     return (TyperException, click.ClickException)
 
 
