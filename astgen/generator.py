@@ -1,7 +1,7 @@
 """The library surface: `load()` a checkpoint into a `Generator`, then `infill` / `generate`.
 
     gen = astgen.load()                       # the checkpoint shipped inside the package
-    gen.infill("def area(r):\\n    ...\\n")    # every `...` filled; canonical source back
+    gen.infill("def area(r):\\n    ...\\n")    # its `...` holes filled; canonical source back
     gen.generate("import os\\n", n=3)         # three new top-level functions
 
 Every result parses and compiles: the grammar mask makes each hole a valid subtree, and the few
@@ -159,7 +159,7 @@ class Generator:
         }
 
     def infill(self, source: str, **kw: Any) -> str:
-        """Fill every `...` hole of one source (see `infill_batch`)."""
+        """Fill the `...` holes of one source (see `infill_batch`)."""
         filename = kw.pop("filename", "<source>")
         return self.infill_batch([source], filenames=[filename], **kw)[0]
 
@@ -229,7 +229,7 @@ def _default_generator() -> Generator:
 
 
 def infill(source: str, **kw: Any) -> str:
-    """Fill every `...` hole of `source` with the default checkpoint (see `Generator.infill`)."""
+    """Fill the `...` holes of `source` with the default checkpoint (see `Generator.infill`)."""
     return _default_generator().infill(source, **kw)
 
 

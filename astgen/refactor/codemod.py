@@ -1,6 +1,6 @@
 """astgen as a LibCST codemod command, for `python -m libcst.tool codemod`:
 
-    python -m libcst.tool codemod --no-format -x astgen.refactor.codemod.AstgenCommand src/      # fill every `...`
+    python -m libcst.tool codemod --no-format -x astgen.refactor.codemod.AstgenCommand src/      # fill the `...` holes
     python -m libcst.tool codemod --no-format -x astgen.refactor.codemod.AstgenCommand --function K.run src/k.py
     python -m libcst.tool codemod --no-format -x astgen.refactor.codemod.AstgenCommand --span 12:5-12:30 src/k.py
 
@@ -36,8 +36,9 @@ class AstgenCommand(CodemodCommand):
     """Fill `...` holes, or rewrite a function body or the node covering a span, byte-exactly."""
 
     DESCRIPTION: str = (
-        "Fill every `...` hole (default), or regenerate a function body (--function) or the smallest node "
-        "covering a span (--span), with astgen's grammar-constrained model; every other byte is kept."
+        "Fill the `...` holes (default; idiomatic `...` stay unless --all-holes), or regenerate a function body "
+        "(--function) or the smallest node covering a span (--span), with astgen's grammar-constrained model; "
+        "every other byte is kept."
     )
 
     def __init__(

@@ -1,6 +1,6 @@
 """The refactoring tool's file handling: which files, what to do with each, diffs and safe writes.
 
-One `Operation` (fill every `...`, rewrite a function body, rewrite the node covering a span) is
+One `Operation` (fill the `...` holes, rewrite a function body, rewrite the node covering a span) is
 applied to each file independently.  A file is never half-written: the new bytes go to a temporary
 file in the same folder (same permissions), which then replaces the original with one rename — and
 only if the file still holds exactly the bytes that were read (otherwise it changed meanwhile and is
