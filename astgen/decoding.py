@@ -176,8 +176,7 @@ def decode_holes(
     pending: list[list[int]] = [list(t.prompt) for t in tasks]
     out: list[list[int]] = [[] for _ in tasks]
     done = [False] * b
-    stepper = KVStepper(model, b, pad_id)
-    last_logits: torch.Tensor | None = None
+    stepper = KVStepper(model, b, pad_id)  # holds each row's logits after its last token fed
     max_steps = cfg.max_actions * 2 + 64  # the budget ends holes far earlier; this guards the loop
     with torch.no_grad():
         for _ in range(max_steps):
@@ -194,14 +193,14 @@ def decode_holes(
                 )
             need = [r for r in live if not forced[r]] if cfg.prefill_forced else [r for r in live if pending[r]]
             if need:
-                last_logits = stepper.feed(pending)
+                stepper.feed(pending)
                 stats.model_calls += 1
                 stats.tokens_fed += sum(len(p) for p in pending)
                 stats.per_call_rows.append(len(need))
                 pending = [[] for _ in range(b)]
             choice = allowed.to(torch.uint8).argmax(1)
-            if need and last_logits is not None:
-                masked = last_logits.masked_fill(~allowed, float("-inf"))
+            if need and stepper.logits is not None:
+                masked = stepper.logits.masked_fill(~allowed, float("-inf"))
                 sampled = sample_from_logits(masked, cfg.temperature, cfg.top_p, generator)
                 is_forced = torch.tensor(forced, device=device)
                 choice = torch.where(is_forced, choice, sampled)
