@@ -12,7 +12,13 @@ actions before its hole (`Matcher.replayed`) and from a model context laid out a
 
 A hole ends with the model token `<sep>`: after its subtree is complete (kind "expr" or "one"), or,
 for kind "list", whenever the list it opened is between two elements (then `<stop>` is masked: the
-code after the hole closes the list)."""
+code after the hole closes the list).
+
+A fill keeps the meaning of the code around it (`astgen.codec.hole_scope`, enforced here, not checked
+afterwards): the names it may not bind or delete are seeded into the grammar's `nobind`/`keep` sets at
+the hole's scope, and at that scope's own level (not inside a def or lambda the fill opens) `yield` is
+masked where the function must stay a plain function; where the replaced code was its only `yield`,
+the fill keeps budget for one and, if it reaches its end without one, ends with a `yield` statement."""
 
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from astgen.codec.hole_scope import FORBID, REQUIRE
 from astgen.codec.holes import LIST, HoleTask
 from astgen.errors import GrammarError, InvalidOptionError
 from astgen.grammar.actions import STOP
@@ -95,12 +102,17 @@ def sample_from_logits(
     return torch.multinomial(probs, 1, generator=generator).squeeze(1)
 
 
+# actions a `yield` statement needs at least (`Expr`, `Yield-value`): the budget a REQUIRE hole keeps
+_YIELD_STMT_COST = 2
+
+
 class _HoleRules:
-    """Where each row's hole may end, as masks over the model vocabulary."""
+    """Where each row's hole may end, and its yield rule, as masks over the model vocabulary."""
 
     def __init__(self, matcher: Matcher, tasks: list[HoleTask], vocab_size: int, sep_id: int):
         dev = matcher.device
-        names = matcher.compiled.symbol_names
+        cg = matcher.compiled
+        names = cg.symbol_names
         is_seq = torch.tensor([n.startswith("Seq(") for n in names], dtype=torch.bool)
         is_wrapper = torch.tensor([n.startswith(("Seq(", "Opt(")) for n in names], dtype=torch.bool)
         n_sym = matcher.compiled.n_symbols
@@ -123,23 +135,54 @@ class _HoleRules:
                 self.first[b, list(t.first)] = True
         self.has_first = torch.tensor([t.first is not None for t in tasks], dtype=torch.bool, device=dev)
         self.vocab_size, self.sep_id = vocab_size, sep_id
+        # yield rules, at the hole's own function level (the innermost fnscope marker it starts in)
+        self.fnscope = cg.set_index("fnscope")
+        self.scope0 = matcher.scope[:, self.fnscope].clone()
+        self.is_yield = torch.zeros(vocab_size, dtype=torch.bool, device=dev)
+        self.is_yield[[cg.vocab.ctor_id(n) for n in ("Yield", "Yield-value", "YieldFrom")]] = True
+        self.expr_id = cg.vocab.ctor_id("Expr")
+        self.forbid = torch.tensor([t.context.yields == FORBID for t in tasks], dtype=torch.bool, device=dev)
+        self.require = torch.tensor([t.context.yields == REQUIRE for t in tasks], dtype=torch.bool, device=dev)
+        self.yielded = torch.zeros(len(tasks), dtype=torch.bool, device=dev)
+        self.in_yield_stmt = torch.zeros(len(tasks), dtype=torch.bool, device=dev)
+        self.limit0 = matcher.limit.clone()
+        self._own = self._closing = self.yielded
 
     def allowed(self, matcher: Matcher) -> torch.Tensor:
         """[B, V] allowed model tokens (grammar actions, then the model-only tokens)."""
+        at_start = matcher.steps == self.steps0
+        at_end = (matcher.sp == self.end_sp) & ~at_start
+        # a hole that must yield and has not: keep room for a yield statement until it writes one
+        owed = self.require & ~self.yielded
+        list_end = owed & at_end & ~self.single
+        self._closing = list_end | (owed & self.in_yield_stmt)
+        matcher.limit = self.limit0 - _YIELD_STMT_COST * (owed & ~self._closing).long()
         grammar = matcher.mask()
         b = grammar.shape[0]
         allowed = torch.zeros(b, self.vocab_size, dtype=torch.bool, device=grammar.device)
         allowed[:, : grammar.shape[1]] = grammar
-        at_start = matcher.steps == self.steps0
-        at_end = (matcher.sp == self.end_sp) & ~at_start
+        self._own = matcher.scope[:, self.fnscope] == self.scope0
+        allowed &= ~((self.forbid & self._own).unsqueeze(1) & self.is_yield)
+        only_expr = torch.zeros_like(self.is_yield)
+        only_expr[self.expr_id] = True
+        allowed = torch.where(list_end.unsqueeze(1), allowed & only_expr, allowed)
+        yield_now = owed & (self.in_yield_stmt | (at_start & self.single))
+        narrowed = allowed & self.is_yield
+        yield_now &= narrowed.any(1)  # (an expression hole where no yield fits keeps its other choices)
+        allowed = torch.where(yield_now.unsqueeze(1), narrowed, allowed)
         list_top = (matcher.sp == self.end_sp) & self.is_seq[matcher.top]
         # never close the list (or decline the optional) the hole sits in: the code after it does that
         allowed[:, STOP] &= ~(list_top | (at_start & self.start_wrapper))
         allowed = torch.where((at_start & self.has_first).unsqueeze(1), allowed & self.first, allowed)
         only_sep = at_end & self.single
         allowed = torch.where(only_sep.unsqueeze(1), torch.zeros_like(allowed), allowed)
-        allowed[:, self.sep_id] = at_end
+        allowed[:, self.sep_id] = at_end & ~list_end
         return allowed
+
+    def advanced(self, actions: torch.Tensor) -> None:
+        """Record the actions just taken (after `allowed`): which rows have yielded at their own level."""
+        self.yielded |= self._own & self.is_yield[actions.clamp(max=self.vocab_size - 1)]
+        self.in_yield_stmt = self._closing & (actions == self.expr_id)
 
 
 def decode_holes(
@@ -161,9 +204,11 @@ def decode_holes(
     if b == 0:
         return []
     vocab_size = int(model.get_output_embeddings().weight.shape[0])  # type: ignore[operator, union-attr]
-    mcfg = MatcherConfig(strict=cfg.strict)
+    seeds = [_seeds(compiled, t) for t in tasks]
+    mcfg = MatcherConfig(strict=cfg.strict, set_capacity=MatcherConfig.set_capacity + max(map(len, seeds)))
     t_replay = time.perf_counter()
     matcher = Matcher.replayed(compiled, [t.prefix for t in tasks], device, mcfg)
+    matcher.seed(seeds)
     stats.replay_seconds += time.perf_counter() - t_replay
     # budget: the shortest completion of everything open now, plus max_actions for the hole
     matcher.set_limit(matcher.steps + matcher.remaining + cfg.max_actions + 1)
@@ -207,6 +252,7 @@ def decode_holes(
             actions = choice.tolist()
             t_mask = time.perf_counter()
             matcher.advance(torch.where(choice >= compiled.n_actions, torch.zeros_like(choice), choice))
+            rules.advanced(choice)
             stats.mask_seconds += time.perf_counter() - t_mask
             stats.steps += 1
             for r in live:
@@ -225,3 +271,12 @@ def decode_holes(
     stats.holes += b
     stats.seconds += time.perf_counter() - t_start
     return out
+
+
+def _seeds(compiled: CompiledGrammar, task: HoleTask) -> list[tuple[int, int]]:
+    """The (set, name hash) entries of a hole's context: names its fill may not bind or delete."""
+    nobind, keep = compiled.set_index("nobind"), compiled.set_index("keep")
+    ctx = task.context
+    return [(nobind, compiled.name_hash(n.encode())) for n in ctx.nobind] + [
+        (keep, compiled.name_hash(n.encode())) for n in ctx.keep
+    ]

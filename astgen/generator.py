@@ -11,7 +11,7 @@ are resampled (`retries`); if none compiles, `InfillError` says so."""
 from __future__ import annotations
 
 import ast
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -146,12 +146,16 @@ class Generator:
         max_actions: int = 256,
         retries: int = 3,
         markers: bool = False,
+        generators: Collection[int] = (),
     ) -> dict[int, list[ast.stmt] | ast.expr]:
         """The Python nodes that fill each hole of `source`: a list of statements for a statement
         hole, one expression otherwise; the program they make compiles.  Keys are the holes' order of
-        decoding, or with `markers` (holes written as names `__astgen_hole_<k>__`) the k of each."""
+        decoding, or with `markers` (holes written as names `__astgen_hole_<k>__`) the k of each.
+        `generators` lists marker holes whose fill must yield (it replaces the only `yield` of a generator)."""
         cfg = self._config(temperature=temperature, top_p=top_p, seed=seed, max_actions=max_actions)
-        program = holed_program(self.codec, source, self.config.hole_id, filename, markers=markers)
+        program = holed_program(
+            self.codec, source, self.config.hole_id, filename, markers=markers, generators=generators
+        )
         [(_, answers)] = self._complete_with_answers([program], cfg, [filename], retries)
         return {
             (index if markers else i): self.codec.decode_hole(symbol, kind == LIST, ans)

@@ -87,6 +87,7 @@ class Matcher:
         lens = compiled.arrays["rule_len"]
         slots = [j for j in range(rp.shape[1]) if ((ms[rp[:, j]] >= 0) & (j < lens)).any()]
         self.marker_slots = max(slots) + 1 if slots else 0
+        self.set_scope = [int(x) for x in compiled.arrays["set_scope"]]  # the set whose markers scope each set
         self.reset()
 
     # ------------------------------------------------------------------ state
@@ -165,7 +166,7 @@ class Matcher:
         scope = self.scope
         same = t["term_same"][tt].gather(1, self.ent_set)
         anyset = t["term_any"][tt].gather(1, self.ent_set)
-        in_scope = self.ent_tag == scope.gather(1, self.ent_set)
+        in_scope = self.ent_tag == scope.gather(1, t["set_scope"][self.ent_set])
         clash = (self.ent_alive & (self.ent_hash == self.hash.unsqueeze(1)) & ((same & in_scope) | anyset)).any(1)
         clash = clash & (term >= 0)
         allowed[:, END] &= ~clash
@@ -263,8 +264,9 @@ class Matcher:
         )
         term = t["sym_term"][top]
         adds = t["term_add"][term.clamp(min=0)] & (is_dfa & is_end & (term >= 0)).unsqueeze(1)
+        set_scope = self.set_scope
         for s in range(adds.shape[1]):
-            self._add_entry(adds[:, s], s, self.scope[:, s])
+            self._add_entry(adds[:, s], s, self.scope[:, set_scope[s]])
         # scopes: popping a marker re-opens the one it shadowed
         top_set = t["marker_set"][top]
         popped = valid & (top_set >= 0)
@@ -321,6 +323,27 @@ class Matcher:
             moved._has_limit = m._has_limit
             return moved
         return m
+
+    def seed(self, entries: list[list[tuple[int, int]]]) -> None:
+        """Add symbol-set entries (set index, name hash; see `CompiledGrammar.name_hash`) to each row, in
+        the scope open at the row's position now: e.g. the names a hole's fill must not bind.  Raises
+        GrammarError if a row's entries do not fit `MatcherConfig.set_capacity`."""
+        alive, scope = self.ent_alive.cpu(), self.scope.cpu()
+        ent_hash, ent_set, ent_tag = self.ent_hash.cpu(), self.ent_set.cpu(), self.ent_tag.cpu()
+        for b, row in enumerate(entries):
+            free = (~alive[b]).nonzero().flatten().tolist()
+            if len(free) < len(row):
+                raise GrammarError(
+                    f"row {b}: {len(row)} names do not fit the matcher's {len(free)} free set entries "
+                    "(raise MatcherConfig.set_capacity)"
+                )
+            for slot, (s, h) in zip(free, row):
+                ent_hash[b, slot], ent_set[b, slot] = h, s
+                ent_tag[b, slot] = scope[b, self.set_scope[s]]
+                alive[b, slot] = True
+        dev = self.device
+        self.ent_alive, self.ent_hash = alive.to(dev), ent_hash.to(dev)
+        self.ent_set, self.ent_tag = ent_set.to(dev), ent_tag.to(dev)
 
     def _add_entry(self, do: torch.Tensor, set_id: int, tag: torch.Tensor) -> None:
         slot = (~self.ent_alive).to(torch.uint8).argmax(1, keepdim=True)
@@ -400,7 +423,7 @@ class _ScalarReplay:
                     for s in range(n_sets):
                         if term_add[term, s]:
                             slot = ent_alive.index(False) if False in ent_alive else 0
-                            ent_hash[slot], ent_set[slot], ent_tag[slot] = h, s, scope[s]
+                            ent_hash[slot], ent_set[slot], ent_tag[slot] = h, s, scope[m.set_scope[s]]
                             ent_alive[slot] = True
             k = int(marker_set[top])
             if k >= 0:

@@ -45,6 +45,7 @@ __all__ = [
     "load_checkpoint",
     "load_weights",
     "read_checkpoint_info",
+    "repin_checkpoint",
     "save_checkpoint",
     "vocab_hash",
 ]
@@ -257,6 +258,28 @@ def read_checkpoint_info(path: str | Path) -> dict[str, Any]:
     if info["format"] != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{meta}: checkpoint format {info['format']!r}, this astgen reads {CHECKPOINT_FORMAT}")
     return info
+
+
+def repin_checkpoint(path: str | Path, compiled: CompiledGrammar | None = None) -> bool:
+    """Re-pin a checkpoint to `compiled` (default: the shipped grammar) when only the grammar's states
+    changed and its action vocabulary did not (the model reads and writes actions, nothing else);
+    returns whether astgen.json changed.  Raises CheckpointMismatchError if the vocabulary differs.
+    Whoever changes the grammar is responsible for the action sequences staying the same (the codec's
+    round trip and tests/test_generator_pinned.py check it)."""
+    folder = Path(path)
+    info = read_checkpoint_info(folder)
+    if compiled is None:
+        from astgen.compiled_default import default_compiled
+
+        compiled = default_compiled()
+    want = _grammar_info(compiled)
+    if info["n_actions"] != want["n_actions"] or info["vocab_hash"] != want["vocab_hash"]:
+        raise CheckpointMismatchError(f"{folder}: the action vocabulary changed; the checkpoint must be retrained")
+    if all(info.get(k) == want[k] for k in ("grammar_hash", "compiled_hash")):
+        return False
+    info.update(want)
+    (folder / ASTGEN_JSON).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return True
 
 
 def load_checkpoint(

@@ -165,3 +165,24 @@ def test_function_that_names_none_or_several_is_refused(tiny_generator, name: st
 
     with pytest.raises(AstgenError, match=message):
         rewrite_function_bytes(tiny_generator, SELECT.encode(), name, "p.py")
+
+
+GENERATORS = (
+    "def chunks(items, n):\n    '''Runs of n items.'''\n    for i in range(0, len(items), n):\n        yield items[i:i + n]\n\n\n"
+    "async def ticks(n):\n    for i in range(n):\n        yield i\n\n\n"
+    "def plain(x):\n    return x\n"
+)
+
+
+@pytest.mark.parametrize(("spec", "kind"), [("chunks", ast.FunctionDef), ("ticks", ast.AsyncFunctionDef)])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rewriting_a_generator_keeps_it_a_generator(tiny_generator, spec: str, kind: type, seed: int) -> None:  # type: ignore[no-untyped-def]
+    from astgen.codec.hole_scope import own_yields
+    from astgen.refactor import SamplingConfig, rewrite_function_bytes
+
+    sampling = SamplingConfig(temperature=1.0, seed=seed, max_actions=24)
+    new = rewrite_function_bytes(tiny_generator, GENERATORS.encode(), spec, "g.py", sampling).decode()
+    tree = ast.parse(new)
+    [fn] = [n for n in tree.body if isinstance(n, kind) and n.name == spec]
+    [plain] = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "plain"]
+    assert own_yields(fn) and not own_yields(plain), new

@@ -21,14 +21,16 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from astgen.codec.actions import HOLE_CTOR
 from astgen.codec.gnode import GNode, GValue
+from astgen.codec.hole_scope import HoleContext, hole_contexts
 from astgen.codec.hole_select import is_ellipsis, select_holes
 from astgen.codec.lower import lower
+from astgen.codec.markers import MARKER, marker_name
 from astgen.codec.source import parse_source
 from astgen.errors import NoHoleError
 
@@ -40,7 +42,6 @@ __all__ = [
     "HOLE_KINDS",
     "HOLE_ROOM",
     "LIST",
-    "MARKER",
     "ONE",
     "SUFFIX_SHARE",
     "Hole",
@@ -49,8 +50,6 @@ __all__ = [
     "choose_window",
     "holed_program",
     "layout",
-    "marker_index",
-    "marker_name",
     "no_hole_error",
     "program_from_spans",
     "prompt_window",
@@ -59,8 +58,6 @@ __all__ = [
 EXPR, LIST, ONE = "expr", "list", "one"
 HOLE_KINDS = (EXPR, LIST, ONE)
 
-# The name the refactoring tool and the research cases write for hole k: `__astgen_hole_<k>__`.
-MARKER = re.compile(r"__astgen_hole_(\d+)__")
 _MARKER_BYTES = re.compile(MARKER.pattern.encode())
 
 # the model window left for context when a hole may grow long (the rest is the hole itself)
@@ -68,26 +65,17 @@ HOLE_ROOM = 128
 SUFFIX_SHARE = 0.3
 
 
-def marker_name(k: int) -> str:
-    """The marker name of hole k."""
-    return f"__astgen_hole_{k}__"
-
-
-def marker_index(name: str) -> int | None:
-    """k for a marker name `__astgen_hole_<k>__`, None for any other name."""
-    match = MARKER.fullmatch(name)
-    return int(match.group(1)) if match else None
-
-
 @dataclass(frozen=True)
 class HoleTask:
     """One hole of one program: the actions before it (for the matcher), the model's prompt, the
-    hole kind, and optionally the only actions allowed first (e.g. function definitions)."""
+    hole kind, optionally the only actions allowed first (e.g. function definitions), and what the
+    fill must leave unchanged around it (`astgen.codec.hole_scope`)."""
 
     prefix: list[int]
     prompt: list[int]
     kind: str
     first: tuple[int, ...] | None = None
+    context: HoleContext = HoleContext()
 
     def __post_init__(self) -> None:
         if self.kind not in HOLE_KINDS:
@@ -172,6 +160,7 @@ class HoledProgram:
     first: tuple[tuple[int, ...] | None, ...] = ()
     symbols: tuple[str, ...] = ()  # the grammar symbol each hole stands for (when encoded from source)
     order: tuple[int, ...] = ()  # each hole's marker index (-1: none), when encoded with markers
+    contexts: tuple[HoleContext, ...] = ()  # what each hole's fill must keep (when encoded from source)
 
     @property
     def n_holes(self) -> int:
@@ -201,7 +190,8 @@ class HoledProgram:
         pos = [i for i, t in enumerate(ctx) if t == self.hole_id][0]
         ws, we = prompt_window(len(ctx), pos, context, max_actions)
         first = self.first[k] if self.first else None
-        return HoleTask(ctx[:pos], [bos_id, *ctx[ws:we], sep_id], self.kinds[k], first)
+        rules = self.contexts[k] if self.contexts else HoleContext()
+        return HoleTask(ctx[:pos], [bos_id, *ctx[ws:we], sep_id], self.kinds[k], first, rules)
 
 
 def _is_hole(value: GValue, markers: bool) -> tuple[bool, bytes | None]:
@@ -241,18 +231,21 @@ def holed_program(
     mark_ellipsis: bool = True,
     markers: bool = False,
     all_holes: bool = False,
+    generators: Collection[int] = (),
 ) -> HoledProgram:
     """Encode `source` with its holes (SourceSyntaxError if it does not parse, NoHoleError if it has
     none): the `...` that `select_holes` picks (every one with `all_holes`), or with `markers` the
     marker names already in the source.  `append_hole` adds one more hole after the last top-level
-    statement that must be exactly one statement starting with one of the given actions (`generate`)."""
+    statement that must be exactly one statement starting with one of the given actions (`generate`).
+    `generators` lists the marker holes whose fill must keep their function a generator (`hole_contexts`)."""
     module = parse_source(source, filename)
     ellipses = 0
     if mark_ellipsis and not markers:  # the chosen `...` become marker names; idiomatic ones stay `...`
         ellipses = sum(1 for n in ast.walk(module) if is_ellipsis(n))
         module = _to_markers(module, select_holes(module, source, filename, all_holes))
         markers = True
-    tree = lower(module)
+    contexts = hole_contexts(module, generators) if markers else {}
+    tree = lower(module, frozenset(marker_name(k) for k in generators))
     if markers:  # the module node itself is never a hole: mark inside its fields
         tree = GNode(tree.ctor, {k: _mark_holes(v, markers) for k, v in tree.fields.items()})
     if append_hole is not None:
@@ -272,7 +265,8 @@ def holed_program(
         first[-1] = append_hole
     symbols = tuple(symbol for _, symbol, _ in rec.holes)
     order = tuple(index for _, _, index in rec.holes)
-    return HoledProgram(tuple(tokens), tuple(kinds), hole_id, tuple(first), symbols, order)
+    keeps = tuple(contexts.get(index, HoleContext()) for index in order)
+    return HoledProgram(tuple(tokens), tuple(kinds), hole_id, tuple(first), symbols, order, keeps)
 
 
 def program_from_spans(actions: Sequence[int], holes: Sequence[Hole], hole_id: int) -> HoledProgram:

@@ -32,6 +32,9 @@ def _float_text(value: float) -> bytes:
 
 
 class _Lowerer:
+    def __init__(self, generators: frozenset[str] = frozenset()):
+        self.yield_holes = generators
+
     def module(self, node: ast.Module) -> GNode:
         body = list(node.body)
         items: list[GValue] = []
@@ -86,7 +89,7 @@ class _Lowerer:
         return self._funcdef(n, "FunctionDef")
 
     def s_AsyncFunctionDef(self, n: ast.AsyncFunctionDef) -> GNode:
-        return self._funcdef(n, "AsyncGenDef" if _is_generator(n) else "AsyncFunctionDef")
+        return self._funcdef(n, "AsyncGenDef" if _is_generator(n, self.yield_holes) else "AsyncFunctionDef")
 
     def s_ClassDef(self, n: ast.ClassDef) -> GNode:
         return GNode(
@@ -543,12 +546,15 @@ def _is_future(s: ast.stmt) -> bool:
     return isinstance(s, ast.ImportFrom) and s.module == "__future__" and not s.level
 
 
-def _is_generator(fn: ast.AST) -> bool:
-    """Whether a function body yields (not counting nested functions, lambdas and classes)."""
+def _is_generator(fn: ast.AST, generators: frozenset[str] = frozenset()) -> bool:
+    """Whether a function body yields (not counting nested functions, lambdas and classes), or holds
+    a hole marker named in `generators` (a hole whose fill must yield)."""
     stack = list(ast.iter_child_nodes(fn))
     while stack:
         node = stack.pop()
         if isinstance(node, (ast.Yield, ast.YieldFrom)):
+            return True
+        if isinstance(node, ast.Name) and node.id in generators:
             return True
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
             continue
@@ -556,6 +562,7 @@ def _is_generator(fn: ast.AST) -> bool:
     return False
 
 
-def lower(tree: ast.Module) -> GNode:
-    """Lower a parsed module to its grammar tree."""
-    return _Lowerer().module(tree)
+def lower(tree: ast.Module, generators: frozenset[str] = frozenset()) -> GNode:
+    """Lower a parsed module to its grammar tree.  `generators` names hole markers that stand for code
+    with a `yield`: an `async def` around one is lowered as an async generator (`AsyncGenDef`)."""
+    return _Lowerer(generators).module(tree)

@@ -47,6 +47,16 @@ _HASH_MOD = (1 << 31) - 1
 _HASH_MUL = 1_000_003
 
 
+def _byte_hash(data: bytes) -> tuple[int, int]:
+    """(hash, MUL**len) of `data`: hash(a + b) == hash(a) * pow(b) + hash(b) (mod _HASH_MOD), which is
+    how the matcher rolls a terminal's hash piece by piece."""
+    h, pw = 0, 1
+    for b in data:
+        h = (h * _HASH_MUL + b + 1) % _HASH_MOD
+        pw = (pw * _HASH_MUL) % _HASH_MOD
+    return h, pw
+
+
 @dataclass(frozen=True, eq=False)
 class CompiledGrammar:
     """Immutable tables of the pushdown automaton (numpy arrays) plus names for reading them.
@@ -131,6 +141,14 @@ class CompiledGrammar:
                 arrays[k] = f.get_tensor(k)
         vocab = ActionVocabulary(tuple(header["constructors"]), tuple(bytes.fromhex(p) for p in header["pieces"]))
         return cls(arrays, header["meta"], tuple(header["symbols"]), vocab)
+
+    def name_hash(self, name: bytes) -> int:
+        """The symbol-set hash of a terminal spelled as `name` (the matcher's rolling hash of its bytes)."""
+        return _byte_hash(name)[0]
+
+    def set_index(self, name: str) -> int:
+        """The index of the symbol set `name` (KeyError if the grammar has none)."""
+        return list(self.meta["sets"]).index(name)  # type: ignore[call-overload]
 
     def action_name(self, action: int) -> str:
         return self.vocab.name(action)
@@ -357,6 +375,9 @@ class _Builder:
                 term_any[i, self.sets[name]] = True
             for name in t.add:
                 term_add[i, self.sets[name]] = True
+        set_scope = np.array([self.sets[s] for s in g.scope_sets], dtype=np.int32).reshape(-1)
+        if set_scope.size == 0:
+            set_scope = np.zeros(1, dtype=np.int32)
         marker_set = np.full(n_sym, -1, dtype=np.int32)
         for old, k in self.marker_set.items():
             marker_set[remap[old]] = k
@@ -364,11 +385,7 @@ class _Builder:
         piece_hash = np.zeros(n_pieces, dtype=np.int64)
         piece_pow = np.zeros(n_pieces, dtype=np.int64)
         for i, p in enumerate(vocab.pieces):
-            h, pw = 0, 1
-            for b in p:
-                h = (h * _HASH_MUL + b + 1) % _HASH_MOD
-                pw = (pw * _HASH_MUL) % _HASH_MOD
-            piece_hash[i], piece_pow[i] = h, pw
+            piece_hash[i], piece_pow[i] = _byte_hash(p)
         is_start = np.zeros(n_sym, dtype=bool)
         for i, n in enumerate(names):
             if i >= dfa_base and n.endswith("@0"):
@@ -392,6 +409,7 @@ class _Builder:
             "term_any": term_any,
             "term_add": term_add,
             "marker_set": marker_set,
+            "set_scope": set_scope,
             "piece_hash": piece_hash,
             "piece_pow": piece_pow,
         }

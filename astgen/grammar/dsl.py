@@ -7,7 +7,7 @@ states only where it actually changes something."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from astgen.errors import GrammarError
 from astgen.grammar.ir import Constructor, Field, Grammar, Nonterminal, Segment, Terminal
@@ -173,6 +173,7 @@ def parse_grammar(text: str, language: str) -> Grammar:
     """Parse grammar text and expand it into an immutable `Grammar`."""
     flags: list[str] = []
     sets: list[str] = []
+    set_scopes: list[str] = []
     terminals: dict[str, Terminal] = {}
     specs: dict[str, _NtSpec] = {}
     start: _SegSpec | None = None
@@ -191,15 +192,21 @@ def parse_grammar(text: str, language: str) -> Grammar:
                 names = tuple(x.strip() for x in excluded.split(",") if x.strip())
                 current.items.append(_IncludeSpec(seg.symbol, seg.mods, lineno, names))
             else:
-                current.items.extend(_parse_ctor(body, lineno, set(flags), set(sets)))
+                own = {s for s, scope in zip(sets, set_scopes) if s == scope}  # sets with markers of their own
+                current.items.extend(_parse_ctor(body, lineno, set(flags), own))
             continue
         current = None
         words = line.split()
         head = words[0]
         if head == "flags":
             flags.extend(words[1:])
-        elif head == "set":
+        elif head == "set":  # `set NAME [scope=OTHER]`: OTHER's markers scope NAME (it has none of its own)
+            opts = dict(w.split("=", 1) for w in words[2:] if "=" in w)
+            scope = opts.get("scope", words[1])
+            if scope != words[1] and scope not in sets:
+                raise _err(lineno, f"set {words[1]}: unknown scope set {scope!r}")
             sets.append(words[1])
+            set_scopes.append(scope)
         elif head == "terminal":
             opts = dict(w.split("=", 1) for w in words[3:])
             known = {"pieces", "exclude", "distinct", "add", "notin", "notin_any"}
@@ -237,7 +244,8 @@ def parse_grammar(text: str, language: str) -> Grammar:
             raise _err(lineno, f"unknown directive {head!r}")
     if start is None:
         raise GrammarError("grammar has no `start` line")
-    return _Expander(flags, sets, terminals, specs).run(start, language)
+    grammar = _Expander(flags, sets, terminals, specs).run(start, language)
+    return replace(grammar, set_scopes=tuple(set_scopes)) if set_scopes != sets else grammar
 
 
 class _Expander:

@@ -107,6 +107,8 @@ class Grammar:
     nonterminals: tuple[Nonterminal, ...]
     terminals: tuple[Terminal, ...]
     sets: tuple[str, ...]
+    # per set, the set whose scope markers also scope it (its own name for most sets)
+    set_scopes: tuple[str, ...] = ()
     _index: dict[str, Nonterminal | Terminal] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -114,6 +116,11 @@ class Grammar:
             self._index[nt.name] = nt
         for t in self.terminals:
             self._index[t.name] = t
+
+    @property
+    def scope_sets(self) -> tuple[str, ...]:
+        """For each set, the set whose markers open and close its scopes."""
+        return self.set_scopes or self.sets
 
     def symbol(self, name: str) -> Nonterminal | Terminal:
         return self._index[name]
@@ -144,6 +151,7 @@ class Grammar:
             "language": self.language,
             "start": self.start,
             "sets": list(self.sets),
+            "set_scopes": list(self.scope_sets),
             "terminals": [t.__dict__ for t in self.terminals],
             "nonterminals": [
                 {

@@ -7,6 +7,7 @@ the command line (or the codemod's arguments) to that call as one frozen config.
 from __future__ import annotations
 
 import ast
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -36,4 +37,5 @@ class HoleFiller(Protocol):
         max_actions: int = ...,
         retries: int = ...,
         markers: bool = ...,
+        generators: Collection[int] = ...,
     ) -> dict[int, list[ast.stmt] | ast.expr]: ...

@@ -19,8 +19,10 @@ from typing import Any
 import libcst as cst
 from libcst.metadata import PositionProvider
 
+from astgen.codec.hole_scope import generator_holes
 from astgen.codec.hole_select import select_holes
-from astgen.codec.holes import marker_index, marker_name, no_hole_error
+from astgen.codec.holes import no_hole_error
+from astgen.codec.markers import marker_index, marker_name
 from astgen.codec.source import deep_recursion, quiet_parse
 from astgen.errors import AstgenError, UnsupportedSourceError
 from astgen.refactor.filler import HoleFiller, SamplingConfig
@@ -343,7 +345,7 @@ def rewrite_function_bytes(
             f"{filename}: {len(exact)} definitions of {name!r} (lines {lines}); rewrite one with --span instead"
         )
     numbered = module.visit(_FunctionHoles(name))
-    return _fill_numbered(gen, numbered, filename, sampling)
+    return _fill_numbered(gen, numbered, filename, sampling, module)
 
 
 def _definitions(tree: ast.Module) -> list[tuple[str, int]]:
@@ -419,7 +421,7 @@ def rewrite_span_bytes(
     for node in covering:
         candidate = module.visit(_SpanHole(node))
         if _readable_hole(candidate.code):
-            return _fill_numbered(gen, candidate, filename, sampling)
+            return _fill_numbered(gen, candidate, filename, sampling, module)
     raise AstgenError(f"{filename}: no statement or expression covers {_span_text(span)}")
 
 
@@ -441,8 +443,14 @@ def _readable_hole(code: str) -> bool:
     return len(found) == 1 and isinstance(found[0].ctx, ast.Load)
 
 
-def _fill_numbered(gen: HoleFiller, numbered: cst.Module, filename: str, sampling: SamplingConfig) -> bytes:
-    """Fill the marker holes of `numbered` and splice the fills in; checks that the result compiles."""
+def _fill_numbered(
+    gen: HoleFiller, numbered: cst.Module, filename: str, sampling: SamplingConfig, original: cst.Module | None = None
+) -> bytes:
+    """Fill the marker holes of `numbered` and splice the fills in; checks that the result compiles.
+    With the `original` module of a rewrite, a fill keeps its function a generator if it was one."""
+    generators = (
+        generator_holes(quiet_parse(original.code, filename), quiet_parse(numbered.code, filename)) if original else []
+    )
     fills = gen.fill_holes(
         numbered.code,
         filename=filename,
@@ -451,6 +459,7 @@ def _fill_numbered(gen: HoleFiller, numbered: cst.Module, filename: str, samplin
         seed=sampling.seed,
         max_actions=sampling.max_actions,
         markers=True,
+        generators=generators,
     )
     splicer = _Splicer(fills)
     out = numbered.visit(splicer)

@@ -19,7 +19,7 @@ from functools import cached_property
 import numpy as np
 
 from astgen.codec import unparse
-from astgen.codec.holes import marker_name
+from astgen.codec.markers import marker_name
 from astgen.codec.source import quiet_compile, quiet_parse
 
 __all__ = [

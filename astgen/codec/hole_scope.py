@@ -1,0 +1,163 @@
+"""What a hole's fill must leave unchanged in the code around it (the scope rules of one hole).
+
+A fill is new code inside an existing function (or class, or module).  Python decides some things about
+a scope from *all* of its code, so a fill could change the meaning of code it does not touch:
+
+- a `yield` turns the enclosing function into a generator (and dropping the only one turns it back);
+- binding a name the rest of the function reads from an enclosing scope or the module makes that name
+  local everywhere in the function (an `UnboundLocalError` before the binding runs);
+- `del`, `global` or `nonlocal` of a name the rest of the scope uses changes what it refers to.
+
+`hole_contexts` reads these facts from the holed module (holes written as marker names, see
+`astgen.codec.holes`) with `symtable`; the decoder enforces them through the grammar's `nobind` and
+`keep` symbol sets and a yield rule.  Pure Python, no torch."""
+
+from __future__ import annotations
+
+import ast
+import symtable
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
+
+from astgen.codec.markers import marker_index
+
+__all__ = ["FORBID", "FREE", "REQUIRE", "YIELD_RULES", "HoleContext", "generator_holes", "hole_contexts", "own_yields"]
+
+FREE, FORBID, REQUIRE = "free", "forbid", "require"
+YIELD_RULES = (FREE, FORBID, REQUIRE)
+
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+@dataclass(frozen=True)
+class HoleContext:
+    """The rules for one hole's fill, at the hole's own scope (nested scopes inside the fill are free).
+
+    `yields`: FREE (the scope yields already, or cannot), FORBID (it is a plain function or coroutine,
+    so the fill may not yield) or REQUIRE (it was a generator only through the code the hole replaces,
+    so the fill must yield).  `nobind`: names the fill may not bind; `keep`: names it may not delete
+    or declare `global`/`nonlocal`."""
+
+    yields: str = FREE
+    nobind: tuple[str, ...] = ()
+    keep: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.yields not in YIELD_RULES:
+            raise ValueError(f"yields must be one of {YIELD_RULES}, got {self.yields!r}")
+
+
+def hole_contexts(module: ast.Module, generators: Collection[int] = ()) -> dict[int, HoleContext]:
+    """The context of every marker hole of `module`, by marker index.  `generators` lists the holes
+    whose replaced code made their function a generator (e.g. `rewrite --function` of a generator)."""
+    source = ast.unparse(module)
+    tree = ast.parse(source)
+    tables = _TableIndex(symtable.symtable(source, "<holes>", "exec"))
+    out: dict[int, HoleContext] = {}
+    for scope, markers in _marker_scopes(tree):
+        table = tables.of(scope)
+        is_function = not isinstance(scope, (ast.Module, ast.ClassDef))
+        used = {s.get_name() for s in table.get_symbols()}
+        keep = tuple(sorted(n for n in used if marker_index(n) is None))
+        nobind: tuple[str, ...] = ()
+        if is_function:
+            outside = {
+                s.get_name()
+                for s in table.get_symbols()
+                if s.is_referenced() and not s.is_local() and not s.is_declared_global() and not s.is_nonlocal()
+            }
+            outside |= _inner_globals(table) - {s.get_name() for s in table.get_symbols() if s.is_local()}
+            nobind = tuple(sorted(n for n in outside if marker_index(n) is None))
+        for k in markers:
+            if not is_function or own_yields(scope):
+                yields = FREE
+            else:
+                yields = REQUIRE if k in generators else FORBID
+            out[k] = HoleContext(yields, nobind, keep)
+    return out
+
+
+def generator_holes(original: ast.Module, marked: ast.Module) -> list[int]:
+    """The marker holes of `marked` (a rewrite of `original` with some code replaced by markers) whose
+    function is a generator in `original`: their fills must keep it one.  Functions are matched by
+    name and `def` line, which a rewrite below the `def` line does not move."""
+    defs = {
+        (type(n).__name__, getattr(n, "name", ""), n.lineno): n for n in ast.walk(original) if isinstance(n, _SCOPES)
+    }
+    out: list[int] = []
+    for scope, markers in _marker_scopes(marked):
+        if isinstance(scope, (ast.Module, ast.ClassDef)):
+            continue
+        twin = defs.get((type(scope).__name__, getattr(scope, "name", ""), getattr(scope, "lineno", 0)))
+        if twin is not None and own_yields(twin):
+            out.extend(markers)
+    return sorted(out)
+
+
+def own_yields(scope: ast.AST) -> bool:
+    """Whether a function (or lambda) yields at its own level."""
+    stack = list(ast.iter_child_nodes(scope))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.Yield, ast.YieldFrom)):
+            return True
+        if not isinstance(node, _SCOPES):
+            stack.extend(ast.iter_child_nodes(node))
+    return False
+
+
+def _inner_globals(table: symtable.SymbolTable) -> set[str]:
+    """Names that scopes nested in `table` read as implicit globals (binding one in `table` would turn
+    it into a reference to the new local)."""
+    names: set[str] = set()
+    for child in table.get_children():
+        for s in child.get_symbols():
+            if s.is_referenced() and s.is_global() and not s.is_declared_global():
+                names.add(s.get_name())
+        names |= _inner_globals(child)
+    return names
+
+
+class _TableIndex:
+    """Symbol tables of function, lambda and class scopes, by (name, line), in source order."""
+
+    def __init__(self, top: symtable.SymbolTable):
+        self.top = top
+        self.by_key: dict[tuple[str, int], list[symtable.SymbolTable]] = {}
+        stack = [top]
+        while stack:
+            table = stack.pop()
+            for child in table.get_children():
+                self.by_key.setdefault((child.get_name(), child.get_lineno()), []).append(child)
+            stack.extend(reversed(table.get_children()))
+
+    def of(self, node: ast.AST) -> symtable.SymbolTable:
+        if isinstance(node, ast.Module):
+            return self.top
+        name = "lambda" if isinstance(node, ast.Lambda) else getattr(node, "name", "")
+        found = self.by_key.get((name, getattr(node, "lineno", 0)), [])
+        kind = "class" if isinstance(node, ast.ClassDef) else "function"
+        for table in found:  # not a same-named table of another kind on that line (3.12+ type parameters)
+            if table.get_type() == kind:
+                return table
+        raise ValueError(f"no symbol table for {type(node).__name__} {name!r} on line {getattr(node, 'lineno', 0)}")
+
+
+def _marker_scopes(tree: ast.Module) -> Iterator[tuple[ast.AST, list[int]]]:
+    """(scope node, the marker indices directly in it) for each scope with holes.  A comprehension
+    belongs to its enclosing scope here (a fill's walrus binds there)."""
+    found: dict[int, tuple[ast.AST, list[int]]] = {}
+
+    def walk(node: ast.AST, scope: ast.AST) -> None:
+        if isinstance(node, ast.Name) and (k := marker_index(node.id)) is not None:
+            found.setdefault(id(scope), (scope, []))[1].append(k)
+        for field, value in ast.iter_fields(node):
+            # a def's body is its own scope; its decorators, defaults, annotations and bases are not
+            inner = node if isinstance(node, _SCOPES) and field == "body" else scope
+            for child in value if isinstance(value, list) else [value]:
+                if isinstance(child, ast.AST):
+                    walk(child, inner)
+
+    walk(tree, tree)
+    yield from found.values()
