@@ -38,6 +38,27 @@ def _fail(msg: str) -> None:
     raise typer.Exit(2)
 
 
+TargetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--target-version",
+        help="Write only syntax this Python version accepts, e.g. 3.11 (default: the running Python).",
+    ),
+]
+
+
+def _target(value: str | None) -> tuple[int, int]:
+    """The target version of a --target-version option (one line and exit 2 if it is not usable)."""
+    from astgen.errors import InvalidOptionError
+    from astgen.grammar.versions import RUNNING, parse_version
+
+    try:
+        return RUNNING if value is None else parse_version(value)
+    except InvalidOptionError as e:
+        _fail(f"--target-version: {e}")
+        raise  # unreachable: _fail exits
+
+
 def _read_input(path: str) -> tuple[str, str]:
     from astgen.codec import decode_source_bytes, read_source
 
@@ -52,8 +73,11 @@ def _read_input(path: str) -> tuple[str, str]:
 
 
 def _init_worker() -> None:
-    import torch
-
+    """One torch thread per worker process (the grammar commands run without torch installed too)."""
+    try:
+        import torch
+    except ImportError:
+        return
     torch.set_num_threads(1)
 
 
@@ -111,13 +135,14 @@ def roundtrip(
         raise typer.Exit(1)
 
 
-def _sample_chunk(args: tuple[int, int, int, int, str]) -> dict[str, object]:
-    from astgen.codec import default_codec
+def _sample_chunk(args: tuple[int, int, int, int, str, tuple[int, int], bool]) -> dict[str, object]:
+    from astgen.codec import default_codec, unparse
     from astgen.compiled_default import default_compiled
+    from astgen.matcher import MatcherConfig
     from astgen.sampling import sample_uniform
     from astgen.validity import check_source
 
-    seed, batch, max_actions, max_pieces, device = args
+    seed, batch, max_actions, max_pieces, device, target, keep_sources = args
     cg = default_compiled()
     codec = default_codec()
     stats: Counter[str] = Counter()
@@ -125,17 +150,21 @@ def _sample_chunk(args: tuple[int, int, int, int, str]) -> dict[str, object]:
     failures: list[str] = []
     nodes = 0
     lengths = 0
-    for ids in sample_uniform(
-        cg, batch, seed=seed, max_actions=max_actions, max_terminal_pieces=max_pieces, device=device
-    ):
+    sources: list[str] = []
+    mcfg = MatcherConfig(
+        strict=True, max_actions=max_actions, max_terminal_pieces=max_pieces, stack_capacity=256, target_version=target
+    )
+    for ids in sample_uniform(cg, batch, seed=seed, max_actions=max_actions, device=device, config=mcfg):
         stats["n"] += 1
         lengths += len(ids)
         ctors.update(cg.vocab.name(a) for a in ids if cg.vocab.ctor_base <= a < cg.vocab.piece_base)
         try:
-            src = codec.decode(ids)
+            src = unparse(codec.decode_tree(ids), target)
         except (AstgenError, ValueError, RecursionError) as e:
             failures.append(f"decode: {e} (batch seed {seed})")
             continue
+        if keep_sources:
+            sources.append(src)
         v = check_source(src)
         stats["parse"] += v.parses
         stats["compile"] += v.compiles
@@ -151,7 +180,14 @@ def _sample_chunk(args: tuple[int, int, int, int, str]) -> dict[str, object]:
             kind = v.error.split(":", 1)[0]
             if sum(f.startswith(kind) for f in failures) < 2:
                 failures.append(f"{v.error} (batch seed {seed})\n{src[:2000]}")
-    return {"stats": stats, "ctors": ctors, "failures": failures, "nodes": nodes, "actions": lengths}
+    return {
+        "stats": stats,
+        "ctors": ctors,
+        "failures": failures,
+        "nodes": nodes,
+        "actions": lengths,
+        "sources": sources,
+    }
 
 
 @grammar_app.command("sample", short_help="Sample programs from the grammar mask alone and check them.")
@@ -164,6 +200,11 @@ def sample(
     jobs: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
     device: Annotated[str, typer.Option(help="Torch device of the matcher, e.g. cpu or cuda.")] = "cpu",
     show: Annotated[int, typer.Option(min=0, help="Print this many sampled programs.")] = 0,
+    target_version: TargetOpt = None,
+    python: Annotated[
+        str | None,
+        typer.Option(help="Also parse and compile every program with this Python interpreter (e.g. a 3.11 one)."),
+    ] = None,
 ) -> None:
     """Sample programs from the mask alone (uniform over allowed actions) and check them with
     ast.parse, compile() and tree-sitter-python."""
@@ -173,12 +214,17 @@ def sample(
         _fail("-n and --batch must be positive")
     cg = default_compiled()
     n_batches = (n + batch - 1) // batch
-    tasks = [(seed + i, batch, max_actions, max_terminal_pieces, device) for i in range(n_batches)]
+    target = _target(target_version)
+    tasks = [
+        (seed + i, batch, max_actions, max_terminal_pieces, device, target, python is not None)
+        for i in range(n_batches)
+    ]
     t0 = time.time()
     totals: Counter[str] = Counter()
     ctors: set[str] = set()
     failures: list[str] = []
     nodes = actions = 0
+    sources: list[str] = []
     from tqdm import tqdm
 
     ctx = mp.get_context("spawn")
@@ -189,6 +235,7 @@ def sample(
             failures.extend(res["failures"])  # type: ignore[arg-type]
             nodes += res["nodes"]  # type: ignore[operator]
             actions += res["actions"]  # type: ignore[operator]
+            sources.extend(res["sources"])  # type: ignore[arg-type]
     total = totals["n"]
     all_ctors = set(cg.vocab.constructors)
 
@@ -202,6 +249,8 @@ def sample(
         f"tree-sitter-python:  {pct('tree_sitter')} "
         f"({totals['tree_sitter_exempt']} exempt: constructs tree-sitter rejects, see docs/grammar.md)"
     )
+    if python is not None:
+        typer.echo(f"{python}: {_check_with(python, sources)}")
     typer.echo(f"mean size: {nodes / max(total, 1):.1f} ast nodes, {actions / max(total, 1):.1f} actions")
     typer.echo(
         f"constructor coverage: {len(ctors & all_ctors)}/{len(all_ctors)} = "
@@ -243,6 +292,40 @@ def encode_cmd(
         _fail(str(e))
     vocab = default_codec().vocab
     typer.echo(" ".join(vocab.name(i) for i in ids) if names else " ".join(map(str, ids)))
+
+
+_CHECK_PROGRAM = """
+import ast, json, sys, warnings
+warnings.simplefilter("ignore")
+ok, first = 0, None
+for i, src in enumerate(json.load(sys.stdin)):
+    try:
+        compile(ast.parse(src), "<sample>", "exec")
+        ok += 1
+    except (SyntaxError, ValueError) as e:
+        first = first or f"program {i}: {e}"
+print(json.dumps([ok, first]))
+"""
+
+
+def _check_with(python: str, sources: list[str]) -> str:
+    """Parse and compile `sources` with another interpreter; a summary line."""
+    import json
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            [python, "-c", _CHECK_PROGRAM], input=json.dumps(sources), capture_output=True, text=True, timeout=3600
+        )
+        ok, first = json.loads(out.stdout)
+    except (OSError, subprocess.SubprocessError, ValueError) as e:
+        return f"could not run it ({e})"
+    version = subprocess.run(
+        [python, "-c", "import sys; print(sys.version.split()[0])"], capture_output=True, text=True
+    )
+    share = 100.0 * ok / max(len(sources), 1)
+    line = f"Python {version.stdout.strip()} parses and compiles {ok}/{len(sources)} = {share:.2f}%"
+    return line + (f"; first failure: {first}" if first else "")
 
 
 @grammar_app.command("decode")
@@ -348,13 +431,14 @@ def infill_cmd(
     max_actions: MaxOpt = 256,
     checkpoint: CheckpointOpt = None,
     device: DeviceOpt = "cpu",
+    target_version: TargetOpt = None,
 ) -> None:
     """Fill the `...` holes; every other byte of the file is kept.  Default: print a unified diff.
     Idiomatic `...` (annotations, subscripts, defaults, @overload/@abstractmethod stubs, Protocol classes,
     .pyi files) are not holes unless --all-holes; a `# astgen: fill` comment selects holes exactly."""
     from astgen.refactor import Operation, SamplingConfig
 
-    sampling = SamplingConfig(temperature, top_p, seed, max_actions)
+    sampling = SamplingConfig(temperature, top_p, seed, max_actions, _target(target_version))
     _refactor(
         paths, Operation("infill", all_holes=all_holes), sampling, in_place, check, print_, jobs, checkpoint, device
     )
@@ -377,6 +461,7 @@ def rewrite_cmd(
     max_actions: MaxOpt = 256,
     checkpoint: CheckpointOpt = None,
     device: DeviceOpt = "cpu",
+    target_version: TargetOpt = None,
 ) -> None:
     """Regenerate a function body (--function) or the node covering a span (--span); the rest is kept."""
     from astgen.refactor import Operation, SamplingConfig, parse_span
@@ -384,7 +469,7 @@ def rewrite_cmd(
     if (function is None) == (span is None):
         _fail("give exactly one of --function NAME and --span L:C-L:C")
     op = Operation("function", function=function) if function else Operation("span", span=parse_span(span or ""))
-    sampling = SamplingConfig(temperature, top_p, seed, max_actions)
+    sampling = SamplingConfig(temperature, top_p, seed, max_actions, _target(target_version))
     _refactor(paths, op, sampling, in_place, check, print_, jobs, checkpoint, device)
 
 
@@ -398,8 +483,10 @@ def generate_cmd(
     max_actions: Annotated[int, typer.Option(min=1, help="Longest function, in actions.")] = 384,
     checkpoint: CheckpointOpt = None,
     device: DeviceOpt = "cpu",
+    target_version: TargetOpt = None,
 ) -> None:
     """Print newly sampled top-level functions (each compiles)."""
+    target = _target(target_version)
     source = ""
     name = "<prompt>"
     if prompt is not None:
@@ -407,7 +494,14 @@ def generate_cmd(
     gen = _generator(checkpoint, device)
     for i, fn in enumerate(
         gen.generate(
-            source, n=n, temperature=temperature, top_p=top_p, seed=seed, max_actions=max_actions, filename=name
+            source,
+            n=n,
+            temperature=temperature,
+            top_p=top_p,
+            seed=seed,
+            max_actions=max_actions,
+            filename=name,
+            target_version=target,
         )
     ):
         typer.echo(f"# --- function {i + 1}")

@@ -15,10 +15,11 @@ for kind "list", whenever the list it opened is between two elements (then `<sto
 code after the hole closes the list).
 
 A fill keeps the meaning of the code around it (`astgen.codec.hole_scope`, enforced here, not checked
-afterwards): the names it may not bind or delete are seeded into the grammar's `nobind`/`keep` sets at
-the hole's scope, and at that scope's own level (not inside a def or lambda the fill opens) `yield` is
-masked where the function must stay a plain function; where the replaced code was its only `yield`,
-the fill keeps budget for one and, if it reaches its end without one, ends with a `yield` statement."""
+afterwards): the names it may not bind or delete, and the locals bound only after it (which it may
+not read), are seeded into the grammar's `nobind`/`keep`/`unbound` sets at the hole's scope; at that
+scope's own level (not inside a def or lambda the fill opens) `yield` is masked where the function
+must stay a plain function, and where the replaced code was its only `yield` the fill keeps budget
+for one and, if it reaches its end without one, ends with a `yield` statement."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from astgen.codec.holes import LIST, HoleTask
 from astgen.errors import GrammarError, InvalidOptionError
 from astgen.grammar.actions import STOP
 from astgen.grammar.compiled import CompiledGrammar
+from astgen.grammar.versions import RUNNING, parse_version
 from astgen.matcher import Matcher, MatcherConfig
 from astgen.stepping import KVStepper
 
@@ -50,8 +52,10 @@ class DecodeConfig:
     context: int = 513
     prefill_forced: bool = True
     strict: bool = True
+    target_version: tuple[int, int] = RUNNING  # generated code uses only syntax this Python accepts
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "target_version", parse_version(self.target_version))
         if self.temperature < 0:
             raise InvalidOptionError(f"temperature must be >= 0 (0 = greedy), got {self.temperature}")
         if not 0 < self.top_p <= 1:
@@ -205,7 +209,11 @@ def decode_holes(
         return []
     vocab_size = int(model.get_output_embeddings().weight.shape[0])  # type: ignore[operator, union-attr]
     seeds = [_seeds(compiled, t) for t in tasks]
-    mcfg = MatcherConfig(strict=cfg.strict, set_capacity=MatcherConfig.set_capacity + max(map(len, seeds)))
+    mcfg = MatcherConfig(
+        strict=cfg.strict,
+        set_capacity=MatcherConfig.set_capacity + max(map(len, seeds)),
+        target_version=cfg.target_version,
+    )
     t_replay = time.perf_counter()
     matcher = Matcher.replayed(compiled, [t.prefix for t in tasks], device, mcfg)
     matcher.seed(seeds)
@@ -275,8 +283,6 @@ def decode_holes(
 
 def _seeds(compiled: CompiledGrammar, task: HoleTask) -> list[tuple[int, int]]:
     """The (set, name hash) entries of a hole's context: names its fill may not bind or delete."""
-    nobind, keep = compiled.set_index("nobind"), compiled.set_index("keep")
     ctx = task.context
-    return [(nobind, compiled.name_hash(n.encode())) for n in ctx.nobind] + [
-        (keep, compiled.name_hash(n.encode())) for n in ctx.keep
-    ]
+    groups = (("nobind", ctx.nobind), ("keep", ctx.keep), ("unbound", ctx.unbound))
+    return [(compiled.set_index(s), compiled.name_hash(n.encode())) for s, names in groups for n in names]

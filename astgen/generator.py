@@ -122,19 +122,25 @@ class Generator:
         filenames: Sequence[str] | None = None,
         retries: int = 3,
         all_holes: bool = False,
+        target_version: str | tuple[int, int] | None = None,
     ) -> list[str]:
         """Fill the `...` holes of every source; returns canonical sources.  Idiomatic `...` (annotations,
         subscripts, defaults, stubs, protocols, `.pyi` files) stay unless `all_holes`; a `# astgen: fill`
         comment on a line selects exactly the holes on such lines (`astgen.codec.hole_select`).
 
+        `target_version` ("3.11", default: the running Python) limits the fills to that version's syntax
+        and writes the result in a form it parses.
+
         Raises SourceSyntaxError (file:line:col) for source Python rejects, NoHoleError for a source
         without a hole, InfillError if no filling compiles."""
         names = list(filenames) if filenames is not None else ["<source>"] * len(sources)
-        cfg = self._config(temperature=temperature, top_p=top_p, seed=seed, max_actions=max_actions)
+        cfg = self._config(
+            temperature=temperature, top_p=top_p, seed=seed, max_actions=max_actions, target_version=target_version
+        )
         programs = [
             holed_program(self.codec, s, self.config.hole_id, n, all_holes=all_holes) for s, n in zip(sources, names)
         ]
-        return [unparse(t) for t in self._complete(programs, cfg, names, retries)]
+        return [unparse(t, cfg.target_version) for t in self._complete(programs, cfg, names, retries)]
 
     def fill_holes(
         self,
@@ -147,12 +153,15 @@ class Generator:
         retries: int = 3,
         markers: bool = False,
         generators: Collection[int] = (),
+        target_version: str | tuple[int, int] | None = None,
     ) -> dict[int, list[ast.stmt] | ast.expr]:
         """The Python nodes that fill each hole of `source`: a list of statements for a statement
         hole, one expression otherwise; the program they make compiles.  Keys are the holes' order of
         decoding, or with `markers` (holes written as names `__astgen_hole_<k>__`) the k of each.
         `generators` lists marker holes whose fill must yield (it replaces the only `yield` of a generator)."""
-        cfg = self._config(temperature=temperature, top_p=top_p, seed=seed, max_actions=max_actions)
+        cfg = self._config(
+            temperature=temperature, top_p=top_p, seed=seed, max_actions=max_actions, target_version=target_version
+        )
         program = holed_program(
             self.codec, source, self.config.hole_id, filename, markers=markers, generators=generators
         )
@@ -186,14 +195,18 @@ class Generator:
         max_actions: int = 384,
         retries: int = 3,
         filename: str = "<prompt>",
+        target_version: str | tuple[int, int] | None = None,
     ) -> list[str]:
-        """`n` new top-level functions that could follow `prompt_source` (each returned alone)."""
+        """`n` new top-level functions that could follow `prompt_source` (each returned alone), in the
+        syntax of `target_version` (default: the running Python)."""
         if n < 1:
             raise InvalidOptionError(f"n must be >= 1 (how many functions), got {n}")
-        cfg = self._config(temperature=temperature, top_p=top_p, seed=seed, max_actions=max_actions)
+        cfg = self._config(
+            temperature=temperature, top_p=top_p, seed=seed, max_actions=max_actions, target_version=target_version
+        )
         program = self.function_program(prompt_source, filename)
         trees = self._complete([program] * n, cfg, ["<generated>"] * n, retries)
-        return [unparse(t.body[-1]) for t in trees]
+        return [unparse(t.body[-1], cfg.target_version) for t in trees]
 
 
 def load(path: str | Path | None = None, device: str | torch.device = "cpu", batch_size: int = 32) -> Generator:

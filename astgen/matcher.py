@@ -15,15 +15,19 @@ import torch
 from astgen.errors import GrammarError
 from astgen.grammar.actions import END
 from astgen.grammar.compiled import CompiledGrammar
+from astgen.grammar.versions import RUNNING
 
 __all__ = ["Matcher", "MatcherConfig"]
 
 
 @dataclass(frozen=True)
 class MatcherConfig:
-    """Budgets and sizes.  `max_actions=None` disables the length budget (e.g. teacher forcing)."""
+    """Budgets and sizes.  `max_actions=None` disables the length budget (e.g. teacher forcing).
+    `target_version` allows only syntax that Python version accepts (default: the running one; None:
+    every constructor of the grammar, e.g. to replay code of a newer Python)."""
 
     strict: bool = True
+    target_version: tuple[int, int] | None = RUNNING
     max_actions: int | None = None
     max_tree_depth: int = 48
     max_blocks: int = 16
@@ -33,6 +37,23 @@ class MatcherConfig:
 
 
 _TABLE_CACHE: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
+_VERSION_CACHE: dict[tuple[str, str, int], dict[str, torch.Tensor]] = {}
+
+
+def _version_masks(cg: CompiledGrammar, device: torch.device, target: tuple[int, int]) -> dict[str, torch.Tensor]:
+    """The allowed / strict masks without the rules of syntax newer than `target` (cached)."""
+    code = target[0] * 100 + target[1]
+    key = (cg.content_hash, str(device), code)
+    hit = _VERSION_CACHE.get(key)
+    if hit is None:
+        t = _tables(cg, device)
+        since = torch.from_numpy(cg.arrays["rule_since"].copy()).long()
+        newer = since[torch.from_numpy(cg.arrays["rule_table"].copy()).long()] > code  # [dfa_base, n_struct]
+        ban = torch.zeros_like(t["allowed_mask"])
+        ban[: newer.shape[0], : newer.shape[1]] = newer.to(device)
+        hit = {name: t[name] & ~ban for name in ("allowed_mask", "strict_mask")}
+        _VERSION_CACHE[key] = hit
+    return hit
 
 
 def _tables(cg: CompiledGrammar, device: torch.device) -> dict[str, torch.Tensor]:
@@ -78,6 +99,8 @@ class Matcher:
         self.device = torch.device(device)
         self.batch_size = batch_size
         self.t = _tables(compiled, self.device)
+        if self.config.target_version is not None:
+            self.t = {**self.t, **_version_masks(compiled, self.device, self.config.target_version)}
         self.n_struct = compiled.vocab.piece_base
         self.n_sets = max(int(compiled.meta["n_sets"]), 1)  # type: ignore[call-overload]
         self.hash_mod = int(compiled.meta["hash_mod"])  # type: ignore[call-overload]

@@ -86,3 +86,18 @@ def test_an_async_def_whose_only_yield_is_the_hole_stays_an_async_generator(
     assert ctor("AsyncFunctionDef-decorator_list-returns") in plain.tokens
     assert ctor("AsyncGenDef-decorator_list-returns") in kept.tokens
     assert kept.contexts[0].yields == REQUIRE and plain.contexts[0].yields == FORBID
+
+
+@pytest.mark.parametrize(
+    ("source", "unbound"),
+    [
+        (f"def f(a):\n    {H}\n    total = a\n    return total\n", {"total"}),
+        (f"def f(a):\n    total = 0\n    {H}\n    total = a\n", set()),
+        (f"def f(xs):\n    for x in xs:\n        {H}\n        last = x\n", {"last"}),
+        (f"def f(xs):\n    {H}\n    import os\n    ys = [y for y in xs]\n    return os, ys\n", {"os", "ys"}),
+        (f"def f(xs):\n    if (n := len(xs)):\n        {H}\n", set()),
+        (f"{H}\nlater = 1\n", set()),  # module level: not a local
+    ],
+)
+def test_locals_bound_only_after_the_hole_may_not_be_read(source: str, unbound: set[str]) -> None:
+    assert set(_context(source).unbound) == unbound

@@ -163,3 +163,15 @@ def test_no_global_of_a_name_used_outside(tiny_generator: Generator, compiled, m
         body = scripted.codec.decode_hole(program.symbols[0], True, answer)
         declared = {n for s in body if isinstance(s, ast.Global) for n in s.names}  # type: ignore[union-attr]
         assert ("x" in declared) is not rules, declared
+
+
+def test_no_read_of_a_local_bound_only_after_the_hole(
+    tiny_generator: Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    holed = "s = ''\n\ndef f(x):\n    ...\n    s = str(x)\n    return s\n"
+    planned = holed.replace("...", "print(s)")
+    assert _fill(tiny_generator, holed, planned, False, monkeypatch) == _canon(planned)
+    filled = _fill(tiny_generator, holed, planned, True, monkeypatch)
+    fn = _function(filled, "f")
+    first = fn.body[0]
+    assert not any(isinstance(n, ast.Name) and n.id == "s" for n in ast.walk(first)), filled

@@ -9,7 +9,8 @@ from astgen.codec.actions import SPAN_KINDS, ActionCodec, SpanRecorder
 from astgen.codec.gnode import GNode
 from astgen.codec.lift import lift, lift_expr, lift_stmt
 from astgen.codec.lower import lower
-from astgen.codec.source import decode_source_bytes, deep_recursion, parse_source, read_source
+from astgen.codec.source import decode_source_bytes, parse_source, read_source
+from astgen.codec.text import unparse
 from astgen.errors import GrammarError
 from astgen.grammar import load as load_grammar
 from astgen.grammar.pieces import load_pieces
@@ -79,12 +80,6 @@ class Codec:
     def decode(self, actions: list[int]) -> str:
         """Canonical source for a complete action sequence."""
         return unparse(self.decode_tree(actions))
-
-
-def unparse(tree: ast.AST) -> str:
-    """`ast.unparse` with room for deeply nested trees (canonical source form)."""
-    with deep_recursion():
-        return ast.unparse(tree)
 
 
 @lru_cache(maxsize=4)

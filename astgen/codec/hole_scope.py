@@ -6,11 +6,12 @@ a scope from *all* of its code, so a fill could change the meaning of code it do
 - a `yield` turns the enclosing function into a generator (and dropping the only one turns it back);
 - binding a name the rest of the function reads from an enclosing scope or the module makes that name
   local everywhere in the function (an `UnboundLocalError` before the binding runs);
-- `del`, `global` or `nonlocal` of a name the rest of the scope uses changes what it refers to.
+- `del`, `global` or `nonlocal` of a name the rest of the scope uses changes what it refers to;
+- reading a local that the function binds only after the hole raises `UnboundLocalError`.
 
 `hole_contexts` reads these facts from the holed module (holes written as marker names, see
-`astgen.codec.holes`) with `symtable`; the decoder enforces them through the grammar's `nobind` and
-`keep` symbol sets and a yield rule.  Pure Python, no torch."""
+`astgen.codec.holes`) with `symtable`; the decoder enforces them through the grammar's `nobind`,
+`keep` and `unbound` symbol sets and a yield rule.  Pure Python, no torch."""
 
 from __future__ import annotations
 
@@ -37,11 +38,13 @@ class HoleContext:
     `yields`: FREE (the scope yields already, or cannot), FORBID (it is a plain function or coroutine,
     so the fill may not yield) or REQUIRE (it was a generator only through the code the hole replaces,
     so the fill must yield).  `nobind`: names the fill may not bind; `keep`: names it may not delete
-    or declare `global`/`nonlocal`."""
+    or declare `global`/`nonlocal`; `unbound`: locals it may not read (bound only after the hole; a
+    fill that binds one itself may not read it either, which is stricter than Python)."""
 
     yields: str = FREE
     nobind: tuple[str, ...] = ()
     keep: tuple[str, ...] = ()
+    unbound: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.yields not in YIELD_RULES:
@@ -61,7 +64,10 @@ def hole_contexts(module: ast.Module, generators: Collection[int] = ()) -> dict[
         used = {s.get_name() for s in table.get_symbols()}
         keep = tuple(sorted(n for n in used if marker_index(n) is None))
         nobind: tuple[str, ...] = ()
+        later: set[str] = set()
         if is_function:
+            local = {s.get_name() for s in table.get_symbols() if s.is_local() and not s.is_parameter()}
+            later = local - {n for n in local if marker_index(n) is not None}
             outside = {
                 s.get_name()
                 for s in table.get_symbols()
@@ -69,12 +75,14 @@ def hole_contexts(module: ast.Module, generators: Collection[int] = ()) -> dict[
             }
             outside |= _inner_globals(table) - {s.get_name() for s in table.get_symbols() if s.is_local()}
             nobind = tuple(sorted(n for n in outside if marker_index(n) is None))
-        for k in markers:
+        bindings = _own_bindings(scope) if is_function else {}
+        for k, at in markers:
             if not is_function or own_yields(scope):
                 yields = FREE
             else:
                 yields = REQUIRE if k in generators else FORBID
-            out[k] = HoleContext(yields, nobind, keep)
+            unbound = tuple(sorted(n for n in later if not any(p < at for p in bindings.get(n, ()))))
+            out[k] = HoleContext(yields, nobind, keep, unbound)
     return out
 
 
@@ -91,7 +99,7 @@ def generator_holes(original: ast.Module, marked: ast.Module) -> list[int]:
             continue
         twin = defs.get((type(scope).__name__, getattr(scope, "name", ""), getattr(scope, "lineno", 0)))
         if twin is not None and own_yields(twin):
-            out.extend(markers)
+            out.extend(k for k, _ in markers)
     return sorted(out)
 
 
@@ -144,14 +152,61 @@ class _TableIndex:
         raise ValueError(f"no symbol table for {type(node).__name__} {name!r} on line {getattr(node, 'lineno', 0)}")
 
 
-def _marker_scopes(tree: ast.Module) -> Iterator[tuple[ast.AST, list[int]]]:
-    """(scope node, the marker indices directly in it) for each scope with holes.  A comprehension
-    belongs to its enclosing scope here (a fill's walrus binds there)."""
-    found: dict[int, tuple[ast.AST, list[int]]] = {}
+def _own_bindings(scope: ast.AST) -> dict[str, list[tuple[int, int]]]:
+    """Where (line, column) a function binds each of its own names, in its own scope: assignment
+    and loop targets, walrus, imports, nested def/class names, `except ... as`, match captures."""
+    out: dict[str, list[tuple[int, int]]] = {}
+
+    def add(name: str, node: ast.AST) -> None:
+        out.setdefault(name, []).append((getattr(node, "lineno", 0), getattr(node, "col_offset", 0)))
+
+    def walk(node: ast.AST) -> None:
+        for field, value in ast.iter_fields(node):
+            for child in value if isinstance(value, list) else [value]:
+                if not isinstance(child, ast.AST):
+                    continue
+                if isinstance(child, ast.comprehension) and field == "generators":
+                    walk_comprehension(child)
+                    continue
+                visit(child)
+
+    def walk_comprehension(c: ast.comprehension) -> None:
+        for part in (c.iter, *c.ifs):  # the target binds in the comprehension's own scope
+            visit(part)
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            add(node.id, node)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            add(node.name, node)
+            for d in node.decorator_list:
+                visit(d)
+            return  # its body is its own scope
+        elif isinstance(node, ast.Lambda):
+            return
+        elif isinstance(node, ast.alias):
+            add((node.asname or node.name).split(".")[0], node)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            add(node.name, node)
+        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+            add(node.name, node)
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            add(node.rest, node)
+        walk(node)
+
+    for stmt in getattr(scope, "body", []) if isinstance(getattr(scope, "body", None), list) else []:
+        visit(stmt)
+    return out
+
+
+def _marker_scopes(tree: ast.Module) -> Iterator[tuple[ast.AST, list[tuple[int, tuple[int, int]]]]]:
+    """(scope node, the marker holes directly in it: (index, (line, column))) for each scope with
+    holes.  A comprehension belongs to its enclosing scope here (a fill's walrus binds there)."""
+    found: dict[int, tuple[ast.AST, list[tuple[int, tuple[int, int]]]]] = {}
 
     def walk(node: ast.AST, scope: ast.AST) -> None:
         if isinstance(node, ast.Name) and (k := marker_index(node.id)) is not None:
-            found.setdefault(id(scope), (scope, []))[1].append(k)
+            found.setdefault(id(scope), (scope, []))[1].append((k, (node.lineno, node.col_offset)))
         for field, value in ast.iter_fields(node):
             # a def's body is its own scope; its decorators, defaults, annotations and bases are not
             inner = node if isinstance(node, _SCOPES) and field == "body" else scope

@@ -40,6 +40,21 @@ class _Lifter:
                 body.append(self.stmt(item))
         return ast.Module(body=body, type_ignores=[])
 
+    def type_params(self, g: GNode, present: bool) -> dict[str, list[ast.AST]]:
+        """The `type_params` keyword of a def or class: given on 3.12+, where the field exists."""
+        if present:
+            return {"type_params": [self.type_param(_node(p)) for p in _list(g["type_params"])]}
+        return {"type_params": []} if "type_params" in ast.FunctionDef._fields else {}
+
+    def type_param(self, g: GNode) -> ast.AST:
+        kind = g.ctor.removesuffix("Default")
+        fields: dict[str, object] = {"name": _s(g["name"])}
+        if kind == "TypeVar":
+            fields["bound"] = self.opt(g["bound"])
+        if g.ctor.endswith("Default"):
+            fields["default_value"] = self.expr(_node(g["default_value"]))
+        return getattr(ast, kind)(**fields)
+
     def stmts(self, v: GValue) -> list[ast.stmt]:
         return [self.stmt(_node(x)) for x in _list(v)]
 
@@ -54,8 +69,8 @@ class _Lifter:
 
     def stmt(self, g: GNode) -> ast.stmt:
         c = g.ctor
-        if c in ("FunctionDef", "AsyncFunctionDef", "AsyncGenDef"):
-            cls = ast.FunctionDef if c == "FunctionDef" else ast.AsyncFunctionDef
+        if c in ("FunctionDef", "AsyncFunctionDef", "AsyncGenDef", "FunctionDefT", "AsyncFunctionDefT", "AsyncGenDefT"):
+            cls = ast.FunctionDef if c.startswith("FunctionDef") else ast.AsyncFunctionDef
             return cls(  # type: ignore[call-overload,no-any-return]
                 name=_s(g["name"]),
                 args=self.arguments(_node(g["args"])),
@@ -63,14 +78,22 @@ class _Lifter:
                 decorator_list=self.exprs(g["decorator_list"]),
                 returns=self.opt(g["returns"]),
                 type_comment=None,
+                **self.type_params(g, c.endswith("T")),
             )
-        if c == "ClassDef":
+        if c in ("ClassDef", "ClassDefT"):
             return ast.ClassDef(
                 name=_s(g["name"]),
                 bases=self.exprs(g["bases"]),
                 keywords=[self.keyword(_node(k)) for k in _list(g["keywords"])],
                 body=self.body(g["body"]),
                 decorator_list=self.exprs(g["decorator_list"]),
+                **self.type_params(g, c == "ClassDefT"),
+            )
+        if c == "TypeAlias":
+            return ast.TypeAlias(  # Python 3.12+ (older targets never reach this constructor)
+                name=ast.Name(id=_s(g["name"]), ctx=_STORE),
+                type_params=[self.type_param(_node(p)) for p in _list(g["type_params"])],
+                value=self.expr(_node(g["value"])),
             )
         if c == "Return":
             return ast.Return(value=self.opt(g["value"]))
@@ -285,7 +308,7 @@ class _Lifter:
                 args=self.exprs(g["args"]),
                 keywords=[self.keyword(_node(k)) for k in _list(g["keywords"])],
             )
-        if c == "JoinedStr":
+        if c in ("JoinedStr", "JoinedStrAny"):
             return ast.JoinedStr(values=self.fparts(g))
         if c in _CONSTANT_CTORS:
             return self.constant(g)
@@ -313,7 +336,7 @@ class _Lifter:
             return ast.Constant(value={"True": True, "False": False, "None": None, "Ellipsis": ...}[c])
         if c in ("NegInt", "NegFloat", "NegImag"):
             return ast.UnaryOp(op=ast.USub(), operand=self.constant(GNode(c[3:], g.fields)))
-        if c == "Bytes":
+        if c in ("Bytes", "BytesAny"):
             return ast.Constant(value=g["value"])
         text = _s(g["value"])
         if c == "Int":
@@ -322,10 +345,8 @@ class _Lifter:
             return ast.Constant(value=float(text))
         if c == "Imag":
             return ast.Constant(value=complex(0.0, float(text)))
-        if c in ("Str", "UStr"):
-            return ast.Constant(value=text, kind="u" if c == "UStr" else None)
-        if c == "Bytes":
-            return ast.Constant(value=g["value"])
+        if c in ("Str", "UStr", "StrAny", "UStrAny"):
+            return ast.Constant(value=text, kind="u" if c.startswith("UStr") else None)
         raise GrammarError(f"unknown constant constructor {c}")
 
     def pattern_value(self, g: GNode) -> ast.expr:
@@ -388,6 +409,9 @@ _CONSTANT_CTORS = frozenset(
         "Str",
         "UStr",
         "Bytes",
+        "StrAny",
+        "UStrAny",
+        "BytesAny",
         "NegInt",
         "NegFloat",
         "NegImag",

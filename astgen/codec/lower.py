@@ -15,9 +15,90 @@ import ast
 from collections.abc import Callable
 
 from astgen.codec.gnode import CONVERSIONS, GNode, GValue
-from astgen.errors import GrammarError
+from astgen.errors import GrammarError, UnsupportedSourceError
+from astgen.grammar.lexical import FEXPR_SAFE
+from astgen.grammar.versions import RUNNING, version_text
 
-__all__ = ["lower"]
+__all__ = ["ENCODED_FIELDS", "UNENCODED_FIELDS", "lower"]
+
+# Every node type the lowering reads, with the fields it encodes (Python 3.11 to 3.13).  A node of
+# another type, or a non-empty field not listed here, is refused before lowering: nothing is dropped
+# silently.  `ctx` is derived again by the lift; type comments are not part of the canonical form.
+ENCODED_FIELDS: dict[str, tuple[str, ...]] = {
+    "AnnAssign": ("target", "annotation", "value", "simple"),
+    "Assert": ("test", "msg"),
+    "Assign": ("targets", "value"),
+    "AsyncFor": ("target", "iter", "body", "orelse"),
+    "AsyncFunctionDef": ("name", "args", "body", "decorator_list", "returns", "type_params"),
+    "AsyncWith": ("items", "body"),
+    "Attribute": ("value", "attr"),
+    "AugAssign": ("target", "op", "value"),
+    "Await": ("value",),
+    "BinOp": ("left", "op", "right"),
+    "BoolOp": ("op", "values"),
+    "Call": ("func", "args", "keywords"),
+    "ClassDef": ("name", "bases", "keywords", "body", "decorator_list", "type_params"),
+    "Compare": ("left", "ops", "comparators"),
+    "Constant": ("value", "kind"),
+    "Delete": ("targets",),
+    "Dict": ("keys", "values"),
+    "DictComp": ("key", "value", "generators"),
+    "ExceptHandler": ("type", "name", "body"),
+    "Expr": ("value",),
+    "For": ("target", "iter", "body", "orelse"),
+    "FormattedValue": ("value", "conversion", "format_spec"),
+    "FunctionDef": ("name", "args", "body", "decorator_list", "returns", "type_params"),
+    "GeneratorExp": ("elt", "generators"),
+    "Global": ("names",),
+    "If": ("test", "body", "orelse"),
+    "IfExp": ("test", "body", "orelse"),
+    "Import": ("names",),
+    "ImportFrom": ("module", "names", "level"),
+    "JoinedStr": ("values",),
+    "Lambda": ("args", "body"),
+    "List": ("elts",),
+    "ListComp": ("elt", "generators"),
+    "Match": ("subject", "cases"),
+    "MatchAs": ("pattern", "name"),
+    "MatchClass": ("cls", "patterns", "kwd_attrs", "kwd_patterns"),
+    "MatchMapping": ("keys", "patterns", "rest"),
+    "MatchOr": ("patterns",),
+    "MatchSequence": ("patterns",),
+    "MatchSingleton": ("value",),
+    "MatchStar": ("name",),
+    "MatchValue": ("value",),
+    "Module": ("body",),
+    "Name": ("id",),
+    "NamedExpr": ("target", "value"),
+    "Nonlocal": ("names",),
+    "Raise": ("exc", "cause"),
+    "Return": ("value",),
+    "Set": ("elts",),
+    "SetComp": ("elt", "generators"),
+    "Slice": ("lower", "upper", "step"),
+    "Starred": ("value",),
+    "Subscript": ("value", "slice"),
+    "Try": ("body", "handlers", "orelse", "finalbody"),
+    "TryStar": ("body", "handlers", "orelse", "finalbody"),
+    "Tuple": ("elts",),
+    "TypeAlias": ("name", "type_params", "value"),
+    "TypeVar": ("name", "bound", "default_value"),
+    "ParamSpec": ("name", "default_value"),
+    "TypeVarTuple": ("name", "default_value"),
+    "UnaryOp": ("op", "operand"),
+    "While": ("test", "body", "orelse"),
+    "With": ("items", "body"),
+    "Yield": ("value",),
+    "YieldFrom": ("value",),
+    "alias": ("name", "asname"),
+    "arg": ("arg", "annotation"),
+    "arguments": ("posonlyargs", "args", "vararg", "kwonlyargs", "kw_defaults", "kwarg", "defaults"),
+    "comprehension": ("target", "iter", "ifs", "is_async"),
+    "keyword": ("arg", "value"),
+    "match_case": ("pattern", "guard", "body"),
+    "withitem": ("context_expr", "optional_vars"),
+}
+UNENCODED_FIELDS = frozenset({"ctx", "type_comment", "type_ignores"})
 
 
 def _b(text: str) -> bytes:
@@ -34,6 +115,9 @@ def _float_text(value: float) -> bytes:
 class _Lowerer:
     def __init__(self, generators: frozenset[str] = frozenset()):
         self.yield_holes = generators
+        # where we are in f-strings, as the grammar's flags say: 0 outside, 1 in a replacement field
+        # (`fstr`), 2 in one of an f-string nested in a replacement field (`fstr2`)
+        self.fmode = 0
 
     def module(self, node: ast.Module) -> GNode:
         body = list(node.body)
@@ -74,14 +158,38 @@ class _Lowerer:
 
     # statements
     def _funcdef(self, n: ast.FunctionDef | ast.AsyncFunctionDef, ctor: str) -> GNode:
+        params = getattr(n, "type_params", None)  # Python 3.12+: `def f[T](x: T)`
         return GNode(
-            ctor,
+            ctor + "T" if params else ctor,
             {
                 "decorator_list": self.exprs(n.decorator_list),
                 "name": _b(n.name),
+                **({"type_params": [self.type_param(p) for p in params]} if params else {}),
                 "args": self.arguments(n.args, is_lambda=False),
                 "returns": self.opt(n.returns),
                 "body": self.body(n.body),
+            },
+        )
+
+    def type_param(self, p: ast.AST) -> GNode:
+        """A PEP 695 type parameter; with a PEP 696 default (3.13) its `...Default` constructor."""
+        kind = type(p).__name__
+        default = getattr(p, "default_value", None)
+        fields: dict[str, GValue] = {"name": _b(p.name)}
+        if kind == "TypeVar":
+            fields["bound"] = self.opt(p.bound)
+        if default is not None:
+            fields["default_value"] = self.expr(default)
+            kind += "Default"
+        return GNode(kind, fields)
+
+    def s_TypeAlias(self, n: ast.AST) -> GNode:
+        return GNode(
+            "TypeAlias",
+            {
+                "name": _b(n.name.id),
+                "type_params": [self.type_param(p) for p in n.type_params],
+                "value": self.expr(n.value),
             },
         )
 
@@ -92,11 +200,13 @@ class _Lowerer:
         return self._funcdef(n, "AsyncGenDef" if _is_generator(n, self.yield_holes) else "AsyncFunctionDef")
 
     def s_ClassDef(self, n: ast.ClassDef) -> GNode:
+        params = getattr(n, "type_params", None)
         return GNode(
-            "ClassDef",
+            "ClassDefT" if params else "ClassDef",
             {
                 "decorator_list": self.exprs(n.decorator_list),
                 "name": _b(n.name),
+                **({"type_params": [self.type_param(p) for p in params]} if params else {}),
                 "bases": self.exprs(n.bases),
                 "keywords": [self.keyword(k) for k in n.keywords],
                 "body": self.body(n.body),
@@ -388,7 +498,18 @@ class _Lowerer:
             },
         )
 
-    def fparts(self, values: list[ast.expr], ctor: str) -> GNode:
+    def fparts(self, values: list[ast.expr], ctor: str, inner: int | None = None, in_spec: bool = False) -> GNode:
+        """An f-string's (or format spec's) parts; its replacement fields are lowered in f-string mode
+        `inner` (default: the current one)."""
+        saved = self.fmode
+        if inner is not None:
+            self.fmode = inner
+        try:
+            return self._fparts(values, ctor, in_spec)
+        finally:
+            self.fmode = saved
+
+    def _fparts(self, values: list[ast.expr], ctor: str, in_spec: bool) -> GNode:
         head: bytes | None = None
         items: list[GValue] = []
         i = 0
@@ -403,22 +524,30 @@ class _Lowerer:
             if i + 1 < len(values) and isinstance(values[i + 1], ast.Constant):
                 tail = _b(values[i + 1].value)  # type: ignore[attr-defined]
                 i += 1
-            items.append(GNode("FItem", {"value": self.formatted(v), "tail": tail}))
+            items.append(GNode("FItem", {"value": self.formatted(v, in_spec), "tail": tail}))
             i += 1
         if head == b"" or any(isinstance(it, GNode) and it["tail"] == b"" for it in items):
             raise GrammarError("f-string with an empty literal part")
         return GNode(ctor, {"head": head, "items": items})
 
-    def formatted(self, v: ast.FormattedValue) -> GNode:
+    def formatted(self, v: ast.FormattedValue, in_spec: bool = False) -> GNode:
+        """A replacement field; `in_spec` if it sits in a format spec (where 3.11 allows no further nesting)."""
         spec = None
         if v.format_spec is not None:
             if not isinstance(v.format_spec, ast.JoinedStr):
                 raise GrammarError("format spec must be an f-string")
-            spec = self.fparts(v.format_spec.values, "FormatSpec")
+            parts = v.format_spec.values
+            nested = in_spec and (len(parts) != 1 or not isinstance(parts[0], ast.Constant))
+            spec = self.fparts(parts, "FormatSpecAny" if nested else "FormatSpec", in_spec=True)
         return GNode("FormattedValue_" + CONVERSIONS[v.conversion], {"value": self.expr(v.value), "format_spec": spec})
 
     def e_JoinedStr(self, n: ast.JoinedStr) -> GNode:
-        return self.fparts(n.values, "JoinedStr")
+        # 3.11 nests an f-string in a replacement field once, with restricted text; 3.12 anything
+        if self.fmode == 0:
+            return self.fparts(n.values, "JoinedStr", inner=1)
+        if self.fmode == 1 and all(_fexpr_safe(p.value) for p in n.values if isinstance(p, ast.Constant)):
+            return self.fparts(n.values, "JoinedStr", inner=2)
+        return self.fparts(n.values, "JoinedStrAny", inner=1)
 
     def e_Constant(self, n: ast.Constant) -> GNode:
         return self.constant(n)
@@ -439,10 +568,12 @@ class _Lowerer:
             return GNode("Float", {"value": _float_text(v)})
         if isinstance(v, complex):
             return GNode("Imag", {"value": _float_text(v.imag)})
+        # inside a replacement field, text that 3.11 could not write there needs 3.12's constructors
+        any_text = "Any" if self.fmode and not _fexpr_safe(v) else ""
         if isinstance(v, str):
-            return GNode("UStr" if n.kind == "u" else "Str", {"value": _b(v)})
+            return GNode(("UStr" if n.kind == "u" else "Str") + any_text, {"value": _b(v)})
         if isinstance(v, bytes):
-            return GNode("Bytes", {"value": v})
+            return GNode("Bytes" + any_text, {"value": v})
         raise GrammarError(f"unsupported constant {v!r}")
 
     def e_Attribute(self, n: ast.Attribute) -> GNode:
@@ -542,6 +673,12 @@ def _is_docstring(s: ast.stmt) -> bool:
     return isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant) and isinstance(s.value.value, str)
 
 
+def _fexpr_safe(value: object) -> bool:
+    """Whether a str or bytes constant may stand inside a 3.11 f-string replacement field."""
+    data = value if isinstance(value, bytes) else _b(value) if isinstance(value, str) else b""
+    return all(b in FEXPR_SAFE for b in data)
+
+
 def _is_future(s: ast.stmt) -> bool:
     return isinstance(s, ast.ImportFrom) and s.module == "__future__" and not s.level
 
@@ -562,7 +699,25 @@ def _is_generator(fn: ast.AST, generators: frozenset[str] = frozenset()) -> bool
     return False
 
 
-def lower(tree: ast.Module, generators: frozenset[str] = frozenset()) -> GNode:
+def lower(tree: ast.Module, generators: frozenset[str] = frozenset(), filename: str = "<source>") -> GNode:
     """Lower a parsed module to its grammar tree.  `generators` names hole markers that stand for code
-    with a `yield`: an `async def` around one is lowered as an async generator (`AsyncGenDef`)."""
+    with a `yield`: an `async def` around one is lowered as an async generator (`AsyncGenDef`).
+
+    Raises UnsupportedSourceError (file:line:col) for a construct the grammar does not encode."""
+    check_encodable(tree, filename)
     return _Lowerer(generators).module(tree)
+
+
+def check_encodable(tree: ast.AST, filename: str = "<source>") -> None:
+    """Refuse any node type or non-empty field that `ENCODED_FIELDS` does not list."""
+    for node in ast.walk(tree):
+        name = type(node).__name__
+        if not node._fields:
+            continue  # operators, contexts
+        known = ENCODED_FIELDS.get(name)
+        where = f"{filename}:{getattr(node, 'lineno', 1)}:{getattr(node, 'col_offset', 0) + 1}"
+        if known is None:
+            raise UnsupportedSourceError(f"{where}: astgen's grammar has no {name} (Python {version_text(RUNNING)})")
+        for f in node._fields:
+            if f not in known and f not in UNENCODED_FIELDS and getattr(node, f, None) not in (None, []):
+                raise UnsupportedSourceError(f"{where}: astgen's grammar does not encode {name}.{f}")

@@ -13,6 +13,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -171,7 +172,7 @@ class _Builder:
         self.pieces = pieces
         self.names: list[str] = []
         self.ids: dict[str, int] = {}
-        self.rules: dict[tuple[int, int], tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], bool]] = {}
+        self.rules: dict[tuple[int, int], tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], bool, int]] = {}
         self.max_push = max_push
         self.sets = {s: i for i, s in enumerate(grammar.sets)}
         self.marker_set: dict[int, int] = {}
@@ -219,24 +220,24 @@ class _Builder:
                 work.append(name)
             return self.sym(name)
 
-        self.rules[(0, EOS)] = ((0,), (0,), (0,), False)
+        self.rules[(0, EOS)] = ((0,), (0,), (0,), False, 0)
         while work:
             name = work.pop()
             sid = self.sym(name)
             if name.startswith("Marker("):
                 self.marker_set[sid] = self.sets[name[7:-1]]
-                self.rules[(sid, CLOSE)] = ((), (), (), False)
+                self.rules[(sid, CLOSE)] = ((), (), (), False, 0)
                 continue
             if name.startswith(("Opt(", "Seq(")):
                 inner = name[4:-1]
                 is_seq = name.startswith("Seq(")
-                self.rules[(sid, STOP)] = ((), (), (), False)
+                self.rules[(sid, STOP)] = ((), (), (), False, 0)
                 if g.is_terminal(inner):
                     term = want(f"{inner}@0")
                     if is_seq:
-                        self.rules[(sid, MORE)] = ((sid, term), (0, 1), (0, 0), False)
+                        self.rules[(sid, MORE)] = ((sid, term), (0, 1), (0, 0), False, 0)
                     else:
-                        self.rules[(sid, MORE)] = ((term,), (1,), (0,), False)
+                        self.rules[(sid, MORE)] = ((term,), (1,), (0,), False, 0)
                     continue
                 nt = g.nonterminal(inner)
                 self.base_of[sid] = nt.base
@@ -246,7 +247,13 @@ class _Builder:
                     # the element's children sit one level below the element (which sits at the list's level)
                     if is_seq:
                         ids, tree, block = [sid, *ids], [0, *tree], [0, *block]
-                    self.rules[(sid, ctor_id(ctor.name))] = (tuple(ids), tuple(tree), tuple(block), ctor.lenient)
+                    self.rules[(sid, ctor_id(ctor.name))] = (
+                        tuple(ids),
+                        tuple(tree),
+                        tuple(block),
+                        ctor.lenient,
+                        _version_code(ctor.since),
+                    )
                 continue
             if "@" in name:
                 continue  # terminal automaton states are added below
@@ -255,7 +262,13 @@ class _Builder:
             for ctor in nt.constructors:
                 syms, tree, block = self.ctor_push(nt.base, ctor)
                 ids = [want(s) for s in syms]
-                self.rules[(sid, ctor_id(ctor.name))] = (tuple(ids), tuple(tree), tuple(block), ctor.lenient)
+                self.rules[(sid, ctor_id(ctor.name))] = (
+                    tuple(ids),
+                    tuple(tree),
+                    tuple(block),
+                    ctor.lenient,
+                    _version_code(ctor.since),
+                )
         return self.tables(start)
 
     def tables(self, start: int) -> CompiledGrammar:
@@ -321,14 +334,16 @@ class _Builder:
         rule_tree = np.zeros((n_rules, K), dtype=np.int32)
         rule_block = np.zeros((n_rules, K), dtype=np.int32)
         rule_strict = np.zeros(n_rules, dtype=bool)
+        rule_since = np.zeros(n_rules, dtype=np.int32)  # 312: Python 3.12 syntax; 0: every version
         rule_table = np.zeros((dfa_base, n_struct), dtype=np.int32)
-        for i, ((s, a), (push, tree, block, lenient)) in enumerate(rules, 1):
+        for i, ((s, a), (push, tree, block, lenient, since)) in enumerate(rules, 1):
             ids = [remap[p] for p in push]
             rule_push[i, : len(ids)] = ids
             rule_len[i] = len(ids)
             rule_tree[i, : len(ids)] = tree
             rule_block[i, : len(ids)] = block
             rule_strict[i] = not lenient
+            rule_since[i] = since
             rule_table[remap[s], a] = i
         # ------------------------------------------------ costs and needs (fixpoints), per mode
         dfa_cost = local_cost[np.array(sym_local, dtype=np.int64)] if n_dfa else np.zeros(0, dtype=np.int64)
@@ -350,6 +365,26 @@ class _Builder:
             )
             for mode, usable in (("", np.ones(n_rules, dtype=bool)), ("strict_", rule_strict))
         }
+        _check_versions(
+            costs,
+            rule_since,
+            rule_strict,
+            lambda usable: _costs(
+                rules,
+                remap,
+                rule_table,
+                rule_push,
+                rule_len,
+                rule_tree,
+                rule_block,
+                usable,
+                dfa_base,
+                n_sym,
+                n_struct,
+                dfa_cost,
+                names,
+            ),
+        )
         gr = rule_table
         # ------------------------------------------------ allowed masks (bit-packed)
         allowed = np.zeros((n_sym, len(vocab)), dtype=bool)
@@ -410,6 +445,7 @@ class _Builder:
             "term_add": term_add,
             "marker_set": marker_set,
             "set_scope": set_scope,
+            "rule_since": rule_since,
             "piece_hash": piece_hash,
             "piece_pow": piece_pow,
         }
@@ -496,6 +532,27 @@ def _costs(
         "need_tree": need_t,
         "need_block": need_b,
     }
+
+
+def _version_code(since: tuple[int, int] | None) -> int:
+    return 0 if since is None else since[0] * 100 + since[1]
+
+
+def _check_versions(costs: dict, rule_since: np.ndarray, rule_strict: np.ndarray, recost: Any) -> None:
+    """A target version masks the rules of newer syntax; the completion costs (computed with every rule)
+    stay exact only if no symbol's cheapest completion needs newer syntax.  Checked per version."""
+    for code in sorted({int(c) for c in rule_since if c}):
+        older = rule_since < code
+        for mode, usable in (("", older), ("strict_", older & rule_strict)):
+            restricted = recost(usable)["mincost"]
+            full = costs[mode]["mincost"]
+            reachable = restricted < _INF
+            if not np.array_equal(restricted[reachable], full[reachable]):
+                bad = int(np.flatnonzero(reachable & (restricted != full))[0])
+                raise GrammarError(
+                    f"symbol {bad}: its cheapest completion needs syntax of Python {code // 100}.{code % 100}; "
+                    "give it an older way to complete as cheaply"
+                )
 
 
 def _pack(mask: np.ndarray) -> np.ndarray:

@@ -34,6 +34,7 @@ class _CtorSpec:
     scopes: tuple[str, ...]
     elide: tuple[str, ...]
     line: int
+    since: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,7 @@ def _parse_ctor(text: str, line: int, flags: set[str], sets: set[str]) -> list[_
     lenient = False
     scopes: tuple[str, ...] = ()
     elide: tuple[str, ...] = ()
+    since: tuple[int, int] | None = None
     tokens = rest.split()
     i = 0
     while i < len(tokens):
@@ -136,6 +138,11 @@ def _parse_ctor(text: str, line: int, flags: set[str], sets: set[str]) -> list[_
             continue
         if tok == "@lenient":
             lenient = True
+        elif tok.startswith("@since="):
+            m_since = re.fullmatch(r"@since=3\.(\d+)", tok)
+            if not m_since:
+                raise _err(line, f"@since takes a Python version such as 3.12, got {tok!r}")
+            since = (3, int(m_since.group(1)))
         elif tok.startswith("@scope="):
             scopes = tuple(tok[len("@scope=") :].split(","))
             for s in scopes:
@@ -152,7 +159,9 @@ def _parse_ctor(text: str, line: int, flags: set[str], sets: set[str]) -> list[_
         else:
             raise _err(line, f"unexpected {tok!r}")
         i += 1
-    return [_CtorSpec(n, tuple(fields), tuple(guard), lenient, scopes, elide, line) for n in _expand_braces(names)]
+    return [
+        _CtorSpec(n, tuple(fields), tuple(guard), lenient, scopes, elide, line, since) for n in _expand_braces(names)
+    ]
 
 
 def _elision_variants(ctor: Constructor, elide: tuple[str, ...], line: int) -> list[Constructor]:
@@ -165,7 +174,9 @@ def _elision_variants(ctor: Constructor, elide: tuple[str, ...], line: int) -> l
     for mask in range(1, 1 << len(elide)):
         gone = tuple(n for k, n in enumerate(elide) if mask >> k & 1)
         fields = tuple(f for f in ctor.fields if f.name not in gone)
-        out.append(Constructor(f"{ctor.name}-{'-'.join(gone)}", fields, ctor.lenient, ctor.scopes, ctor.name, gone))
+        out.append(
+            Constructor(f"{ctor.name}-{'-'.join(gone)}", fields, ctor.lenient, ctor.scopes, ctor.name, gone, ctor.since)
+        )
     return out
 
 
@@ -296,7 +307,9 @@ class _Expander:
                 continue
             fields = tuple(Field(fname, self.segments(segs, flags, item.line)) for fname, segs in item.fields)
             out.extend(
-                _elision_variants(Constructor(item.name, fields, item.lenient, item.scopes), item.elide, item.line)
+                _elision_variants(
+                    Constructor(item.name, fields, item.lenient, item.scopes, since=item.since), item.elide, item.line
+                )
             )
         return out
 

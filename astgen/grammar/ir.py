@@ -58,6 +58,7 @@ class Constructor:
     scopes: tuple[str, ...] = ()
     base: str = ""
     elided: tuple[str, ...] = ()
+    since: tuple[int, int] | None = None  # the first Python version whose syntax has it (None: every version)
 
     def __post_init__(self) -> None:
         if not self.base:
@@ -162,6 +163,7 @@ class Grammar:
                             "base": c.base,
                             "elided": list(c.elided),
                             "lenient": c.lenient,
+                            **({"since": list(c.since)} if c.since else {}),
                             "scopes": list(c.scopes),
                             "fields": [[f.name, [[s.symbol, s.quant] for s in f.segments]] for f in c.fields],
                         }

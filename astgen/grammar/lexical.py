@@ -18,12 +18,13 @@ import numpy as np
 
 from astgen.errors import GrammarError
 
-__all__ = ["ByteDFA", "PieceDFA", "build_kind", "lift"]
+__all__ = ["FEXPR_SAFE", "ByteDFA", "PieceDFA", "build_kind", "lift"]
 
 _ID_START = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
 _ID_CONT = _ID_START | frozenset(b"0123456789")
 _DIGITS = frozenset(b"0123456789")
-_SAFE = frozenset(range(0x20, 0x7F)) - frozenset(b"'\"\\#{}")
+# bytes a string inside a 3.11 f-string replacement field may hold (canonical quoting keeps it parseable)
+FEXPR_SAFE = frozenset(range(0x20, 0x7F)) - frozenset(b"'\"\\#{}")
 _SPEC = frozenset(range(0x20, 0x7F)) - frozenset(b"'\"\\{}")
 FUTURE_FEATURES = tuple(f for f in __future__.all_feature_names if f != "barry_as_FLUFL")
 
@@ -181,11 +182,11 @@ def build_kind(kind: str, exclude: tuple[str, ...] = ()) -> ByteDFA:
         "float": _float,
         "utf8": lambda: _utf8(0),
         "utf8_nonempty": lambda: _utf8(1),
-        "fexpr_text": lambda: _charset(_SAFE, 0),
-        "fexpr_text_nonempty": lambda: _charset(_SAFE, 1),
+        "fexpr_text": lambda: _charset(FEXPR_SAFE, 0),
+        "fexpr_text_nonempty": lambda: _charset(FEXPR_SAFE, 1),
         "fspec_text": lambda: _charset(_SPEC, 1),
         "bytes": lambda: _charset(frozenset(range(256)), 0),
-        "fexpr_bytes": lambda: _charset(_SAFE, 0),
+        "fexpr_bytes": lambda: _charset(FEXPR_SAFE, 0),
     }
     if kind not in builders:
         raise GrammarError(f"unknown terminal kind {kind!r}")

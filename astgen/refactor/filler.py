@@ -11,6 +11,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
 
+from astgen.grammar.versions import RUNNING
+
 __all__ = ["HoleFiller", "SamplingConfig"]
 
 
@@ -22,6 +24,7 @@ class SamplingConfig:
     top_p: float = 1.0
     seed: int | None = None
     max_actions: int = 256
+    target_version: tuple[int, int] = RUNNING  # the Python whose syntax fills may use
 
 
 class HoleFiller(Protocol):
@@ -38,4 +41,5 @@ class HoleFiller(Protocol):
         retries: int = ...,
         markers: bool = ...,
         generators: Collection[int] = ...,
+        target_version: str | tuple[int, int] | None = ...,
     ) -> dict[int, list[ast.stmt] | ast.expr]: ...

@@ -24,7 +24,9 @@ from astgen.codec.hole_select import select_holes
 from astgen.codec.holes import no_hole_error
 from astgen.codec.markers import marker_index, marker_name
 from astgen.codec.source import deep_recursion, quiet_parse
+from astgen.codec.text import unparse
 from astgen.errors import AstgenError, UnsupportedSourceError
+from astgen.grammar.versions import RUNNING
 from astgen.refactor.filler import HoleFiller, SamplingConfig
 
 __all__ = ["Span", "fill_file_bytes", "parse_file_bytes", "rewrite_function_bytes", "rewrite_span_bytes"]
@@ -104,16 +106,17 @@ def _needs_parent(fill: ast.expr) -> bool:
     )
 
 
-def _expr_code(node: ast.expr) -> str:
-    text = ast.unparse(node)
+def _expr_code(node: ast.expr, target: tuple[int, int]) -> str:
+    text = unparse(node, target)
     return text if isinstance(node, _ATOMS) else f"({text})"
 
 
 class _Splicer(cst.CSTTransformer):
     """Replaces the marker names of the numbered module by the fills (statements or expressions)."""
 
-    def __init__(self, fills: dict[int, list[ast.stmt] | ast.expr]):
+    def __init__(self, fills: dict[int, list[ast.stmt] | ast.expr], target: tuple[int, int] = RUNNING):
         self.fills = fills
+        self.target = target  # the fills are written in this Python version's syntax
         self.used: set[int] = set()
 
     def _statements(self, k: int) -> list[cst.BaseStatement]:
@@ -121,7 +124,7 @@ class _Splicer(cst.CSTTransformer):
         if not isinstance(fill, list):
             raise AstgenError(f"hole {k} is a statement hole but was filled with an expression")
         self.used.add(k)
-        code = "".join(ast.unparse(s) + "\n" for s in fill)
+        code = "".join(unparse(s, self.target) + "\n" for s in fill)
         parsed = cst.parse_module(code).visit(_UseModuleDefaults())
         return list(parsed.body)
 
@@ -196,8 +199,8 @@ class _Splicer(cst.CSTTransformer):
             return updated
         fill = self._expression(k)
         if isinstance(fill, ast.Starred):
-            return updated.with_changes(star="*", value=cst.parse_expression(_expr_code(fill.value)))
-        return updated.with_changes(value=cst.parse_expression(_expr_code(fill)))
+            return updated.with_changes(star="*", value=cst.parse_expression(_expr_code(fill.value, self.target)))
+        return updated.with_changes(value=cst.parse_expression(_expr_code(fill, self.target)))
 
     def leave_Element(self, original: cst.Element, updated: cst.Element) -> cst.BaseElement:
         k = _hole_index(updated.value)
@@ -205,8 +208,10 @@ class _Splicer(cst.CSTTransformer):
             return updated
         fill = self._expression(k)
         if isinstance(fill, ast.Starred):
-            return cst.StarredElement(value=cst.parse_expression(_expr_code(fill.value)), comma=updated.comma)
-        return updated.with_changes(value=cst.parse_expression(_expr_code(fill)))
+            return cst.StarredElement(
+                value=cst.parse_expression(_expr_code(fill.value, self.target)), comma=updated.comma
+            )
+        return updated.with_changes(value=cst.parse_expression(_expr_code(fill, self.target)))
 
     def leave_SubscriptElement(self, original: cst.SubscriptElement, updated: cst.SubscriptElement) -> Any:
         if not isinstance(updated.slice, cst.Index):
@@ -215,12 +220,12 @@ class _Splicer(cst.CSTTransformer):
         if k is None:
             return updated
         fill = self._expression(k)
-        probe = cst.parse_expression(f"_[{ast.unparse(fill)}]")
+        probe = cst.parse_expression(f"_[{unparse(fill, self.target)}]")
         if not isinstance(probe, cst.Subscript):  # pragma: no cover - the probe is a subscript by construction
             raise AstgenError("could not place a slice")
         if len(probe.slice) == 1:
             return updated.with_changes(slice=probe.slice[0].slice)
-        return updated.with_changes(slice=cst.Index(value=cst.parse_expression(f"({ast.unparse(fill)})")))
+        return updated.with_changes(slice=cst.Index(value=cst.parse_expression(f"({unparse(fill, self.target)})")))
 
     def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.BaseExpression:
         k = _hole_index(updated)
@@ -229,7 +234,7 @@ class _Splicer(cst.CSTTransformer):
         fill = self.fills[k]
         if isinstance(fill, list) or _needs_parent(fill):
             return updated
-        node = cst.parse_expression(_expr_code(self._expression(k)))
+        node = cst.parse_expression(_expr_code(self._expression(k), self.target))
         if updated.lpar:  # the hole's own parentheses stay
             node = node.with_changes(lpar=[*updated.lpar, *node.lpar], rpar=[*node.rpar, *updated.rpar])
         return node
@@ -460,8 +465,9 @@ def _fill_numbered(
         max_actions=sampling.max_actions,
         markers=True,
         generators=generators,
+        target_version=sampling.target_version,
     )
-    splicer = _Splicer(fills)
+    splicer = _Splicer(fills, sampling.target_version)
     out = numbered.visit(splicer)
     missing = set(fills) - splicer.used
     if missing:
