@@ -284,5 +284,5 @@ def decode_holes(
 def _seeds(compiled: CompiledGrammar, task: HoleTask) -> list[tuple[int, int]]:
     """The (set, name hash) entries of a hole's context: names its fill may not bind or delete."""
     ctx = task.context
-    groups = (("nobind", ctx.nobind), ("keep", ctx.keep), ("unbound", ctx.unbound))
+    groups = (("nobind", ctx.nobind), ("keep", ctx.keep), ("unbound", ctx.unbound), ("bound", ctx.bound))
     return [(compiled.set_index(s), compiled.name_hash(n.encode())) for s, names in groups for n in names]

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from astgen.errors import GrammarError
 from astgen.grammar.actions import END
 from astgen.grammar.compiled import CompiledGrammar
+from astgen.grammar.lexical import SURROGATE_LEAD, TEXT_KINDS
 from astgen.grammar.versions import RUNNING
 
 __all__ = ["Matcher", "MatcherConfig"]
@@ -33,7 +35,7 @@ class MatcherConfig:
     max_blocks: int = 16
     max_terminal_pieces: int | None = None
     stack_capacity: int = 512
-    set_capacity: int = 64
+    set_capacity: int = 128
 
 
 _TABLE_CACHE: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
@@ -41,7 +43,8 @@ _VERSION_CACHE: dict[tuple[str, str, int], dict[str, torch.Tensor]] = {}
 
 
 def _version_masks(cg: CompiledGrammar, device: torch.device, target: tuple[int, int]) -> dict[str, torch.Tensor]:
-    """The allowed / strict masks without the rules of syntax newer than `target` (cached)."""
+    """The allowed / strict masks without the rules of syntax newer than `target`, and without lone
+    surrogates in text (cached)."""
     code = target[0] * 100 + target[1]
     key = (cg.content_hash, str(device), code)
     hit = _VERSION_CACHE.get(key)
@@ -51,9 +54,35 @@ def _version_masks(cg: CompiledGrammar, device: torch.device, target: tuple[int,
         newer = since[torch.from_numpy(cg.arrays["rule_table"].copy()).long()] > code  # [dfa_base, n_struct]
         ban = torch.zeros_like(t["allowed_mask"])
         ban[: newer.shape[0], : newer.shape[1]] = newer.to(device)
+        # generated text holds no lone surrogate: 3.13's compile() rejects one in a docstring, and no
+        # UTF-8 file can hold one (the codec still reads them, written as escapes)
+        ban[:, cg.vocab.piece_base :] |= torch.from_numpy(_surrogate_pieces(cg)).to(device)
         hit = {name: t[name] & ~ban for name in ("allowed_mask", "strict_mask")}
         _VERSION_CACHE[key] = hit
     return hit
+
+
+def _surrogate_pieces(cg: CompiledGrammar) -> np.ndarray:
+    """[symbols, pieces] bool: the pieces that would spell a lone surrogate in a text terminal."""
+    a, pieces = cg.arrays, cg.vocab.pieces
+    kinds = list(cg.meta["terminal_kinds"])  # type: ignore[call-overload]
+    sym_term, sym_local, kind_next = a["sym_term"], a["sym_local"], a["kind_next"]
+    lo, hi = 0xA0, 0xBF
+
+    def inside(p: bytes) -> bool:
+        return any(p[i] == SURROGATE_LEAD and lo <= p[i + 1] <= hi for i in range(len(p) - 1))
+
+    contains = np.array([inside(p) for p in pieces], dtype=bool)
+    starts = np.array([bool(p) and lo <= p[0] <= hi for p in pieces], dtype=bool)
+    ends_lead = np.array([p.endswith(bytes([SURROGATE_LEAD])) for p in pieces], dtype=bool)
+    text = np.array([t >= 0 and kinds[t] in TEXT_KINDS for t in sym_term], dtype=bool)
+    text_states = np.unique(sym_local[text])
+    after_lead = kind_next[text_states][:, ends_lead]
+    lead_states = np.unique(after_lead[after_lead >= 0])
+    out = np.zeros((len(sym_term), len(pieces)), dtype=bool)
+    out[text] = contains
+    out[text & np.isin(sym_local, lead_states)] |= starts
+    return out
 
 
 def _tables(cg: CompiledGrammar, device: torch.device) -> dict[str, torch.Tensor]:
@@ -111,6 +140,7 @@ class Matcher:
         slots = [j for j in range(rp.shape[1]) if ((ms[rp[:, j]] >= 0) & (j < lens)).any()]
         self.marker_slots = max(slots) + 1 if slots else 0
         self.set_scope = [int(x) for x in compiled.arrays["set_scope"]]  # the set whose markers scope each set
+        self.has_read_add = bool((compiled.arrays["term_readadd"] >= 0).any())
         self.reset()
 
     # ------------------------------------------------------------------ state
@@ -290,6 +320,16 @@ class Matcher:
         set_scope = self.set_scope
         for s in range(adds.shape[1]):
             self._add_entry(adds[:, s], s, self.scope[:, set_scope[s]])
+        if self.has_read_add:  # a name read before it is bound in its scope joins a set (see Terminal.read_add)
+            tc = term.clamp(min=0)
+            ra, ru = t["term_readadd"][tc], t["term_readunless"][tc]
+            ending = is_dfa & is_end & (term >= 0) & (ra >= 0)
+            rac = ra.clamp(min=0).unsqueeze(1)
+            tag = self.scope.gather(1, t["set_scope"][rac]).squeeze(1)
+            in_scope = self.ent_tag == self.scope.gather(1, t["set_scope"][self.ent_set])
+            named = self.ent_alive & in_scope & (self.ent_hash == self.hash.unsqueeze(1))
+            known = (named & ((self.ent_set == rac) | (self.ent_set == ru.unsqueeze(1)))).any(1)
+            self._add_entry_to(ending & ~known & (tag >= 0), ra.clamp(min=0), tag)
         # scopes: popping a marker re-opens the one it shadowed
         top_set = t["marker_set"][top]
         popped = valid & (top_set >= 0)
@@ -369,10 +409,13 @@ class Matcher:
         self.ent_set, self.ent_tag = ent_set.to(dev), ent_tag.to(dev)
 
     def _add_entry(self, do: torch.Tensor, set_id: int, tag: torch.Tensor) -> None:
+        self._add_entry_to(do, torch.full_like(tag, set_id), tag)
+
+    def _add_entry_to(self, do: torch.Tensor, set_ids: torch.Tensor, tag: torch.Tensor) -> None:
         slot = (~self.ent_alive).to(torch.uint8).argmax(1, keepdim=True)
         d = do.unsqueeze(1)
         self.ent_hash.scatter_(1, slot, torch.where(d, self.hash.unsqueeze(1), self.ent_hash.gather(1, slot)))
-        self.ent_set.scatter_(1, slot, torch.where(d, torch.full_like(slot, set_id), self.ent_set.gather(1, slot)))
+        self.ent_set.scatter_(1, slot, torch.where(d, set_ids.unsqueeze(1), self.ent_set.gather(1, slot)))
         self.ent_tag.scatter_(1, slot, torch.where(d, tag.unsqueeze(1), self.ent_tag.gather(1, slot)))
         self.ent_alive.scatter_(1, slot, d | self.ent_alive.gather(1, slot))
 
@@ -448,6 +491,16 @@ class _ScalarReplay:
                             slot = ent_alive.index(False) if False in ent_alive else 0
                             ent_hash[slot], ent_set[slot], ent_tag[slot] = h, s, scope[m.set_scope[s]]
                             ent_alive[slot] = True
+                    ra, ru = int(a["term_readadd"][term]), int(a["term_readunless"][term])
+                    tag = scope[m.set_scope[ra]] if ra >= 0 else -1
+                    known = any(
+                        alive and eh == h and es in (ra, ru) and et == scope[m.set_scope[es]]
+                        for alive, eh, es, et in zip(ent_alive, ent_hash, ent_set, ent_tag)
+                    )
+                    if ra >= 0 and tag >= 0 and not known:
+                        slot = ent_alive.index(False) if False in ent_alive else 0
+                        ent_hash[slot], ent_set[slot], ent_tag[slot] = h, ra, tag
+                        ent_alive[slot] = True
             k = int(marker_set[top])
             if k >= 0:
                 scope[k] = shadowed[sp - 1]

@@ -38,6 +38,11 @@ BAD_AT_PARSE = [
     ("grammar", "sample", "--show", "-1"),
     ("demo", "--samples", "-1"),
     ("compare", "--budget", "huge"),
+    ("infill", FILE, "--target-version", "3.99"),
+    ("infill", FILE, "--target-version", "three"),
+    ("rewrite", FILE, "--function", "f", "--target-version", "2.7"),
+    ("generate", "--target-version", "4.0"),
+    ("grammar", "sample", "--target-version", "3.10"),
 ]
 # refused by the library once the model's window or the machine is known (torch is imported first)
 BAD_AT_LOAD = [

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import ast
 import importlib
+import shutil
+import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from astgen.codec import Codec
@@ -79,3 +83,67 @@ def test_new_syntax_on_311_is_a_syntax_error_naming_the_version(codec: Codec) ->
 
     with pytest.raises(SourceSyntaxError, match=r"Python 3\.11"):
         codec.encode("type Pair[T] = tuple[T, T]\n", "t.py")
+
+
+def test_a_target_version_masks_newer_syntax(compiled) -> None:  # type: ignore[no-untyped-def]
+    """Mask-only samples with every constructor allowed use 3.12+ syntax; with a 3.11 target, never."""
+    pytest.importorskip("torch")
+    from astgen.matcher import MatcherConfig
+    from astgen.sampling import sample_uniform
+
+    table = compiled.arrays["rule_table"]
+    since = compiled.arrays["rule_since"][table]  # per (symbol, action)
+    offered = table > 0
+    # actions that exist only as newer syntax (`Starred`, say, is old syntax in most places)
+    newer = {int(a) for a in np.flatnonzero((offered & (since > 311)).any(0) & ~(offered & (since <= 311)).any(0))}
+    assert len(newer) > 20
+
+    def used(target: tuple[int, int] | None) -> set[int]:
+        cfg = MatcherConfig(max_actions=300, max_terminal_pieces=3, stack_capacity=256, target_version=target)
+        rows = sample_uniform(compiled, 48, seed=3, max_actions=300, config=cfg)
+        return {a for row in rows for a in row} & newer
+
+    assert used(None)  # the grammar does offer newer syntax
+    assert not used((3, 11))
+
+
+@pytest.mark.parametrize("bad", ["3.99", "2.7", "3", (3, 10)])
+def test_an_unusable_target_version_is_refused(bad: object) -> None:
+    from astgen.errors import InvalidOptionError
+    from astgen.grammar.versions import parse_version
+
+    with pytest.raises(InvalidOptionError):
+        parse_version(bad)  # type: ignore[arg-type]
+
+
+BOX = "class Box[T]:\n    def get(self) -> T:\n        return ...\n"
+
+
+@pytest.mark.skipif(not PY312, reason="generic classes are 3.12 syntax")
+def test_a_generic_class_keeps_its_type_parameters(tiny_generator) -> None:  # type: ignore[no-untyped-def]
+    from astgen.refactor import SamplingConfig, fill_file_bytes
+
+    canonical = tiny_generator.infill(BOX, max_actions=16)
+    assert canonical.startswith("class Box[T]:\n"), canonical
+    filled = fill_file_bytes(tiny_generator, BOX.encode(), "box.py", SamplingConfig(max_actions=16)).decode()
+    assert filled.startswith("class Box[T]:\n    def get(self) -> T:\n        return "), filled
+    alias = tiny_generator.infill("type Pair[T] = tuple[T, T]\nx: Pair[int] = ...\n", max_actions=16)
+    assert alias.startswith("type Pair[T] = tuple[T, T]\n"), alias
+
+
+FSTRINGS = ["x = f\"{d['k']} {y!r:>{w}}\"\n", "x = f'{f\"{a}-{b}\"} tail\\n'\n", "x = f'{ {1: 2}[1]}'\n"]
+
+
+@pytest.mark.skipif(not PY312, reason="3.12+ writes f-strings in the PEP 701 form")
+@pytest.mark.parametrize("source", FSTRINGS)
+def test_a_311_target_writes_f_strings_311_reads(source: str) -> None:
+    from astgen.codec.text import unparse
+
+    tree = ast.parse(source)
+    text = unparse(tree, (3, 11))
+    assert ast.dump(ast.parse(text)) == ast.dump(tree)
+    python311 = shutil.which("python3.11") or "/root/.pyenv/versions/3.11.7/bin/python"
+    if not Path(python311).exists():
+        pytest.skip("no Python 3.11 interpreter to read it")
+    check = subprocess.run([python311, "-c", "import ast, sys; ast.parse(sys.stdin.read())"], input=text, text=True)
+    assert check.returncode == 0, text

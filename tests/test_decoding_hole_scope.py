@@ -175,3 +175,16 @@ def test_no_read_of_a_local_bound_only_after_the_hole(
     fn = _function(filled, "f")
     first = fn.body[0]
     assert not any(isinstance(n, ast.Name) and n.id == "s" for n in ast.walk(first)), filled
+
+
+def test_a_name_the_fill_reads_from_outside_it_may_not_bind_later(
+    tiny_generator: Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`n = len(sub); len = n` makes `len` local to the whole function (UnboundLocalError at the read);
+    binding first and reading after is ordinary code and stays possible."""
+    holed = "def f(sub):\n    ...\n    return sub\n"
+    read_then_bind = holed.replace("...", "n = len(sub)\n    len = n")
+    filled = _fill(tiny_generator, holed, read_then_bind, True, monkeypatch)
+    assert "len" not in _locals(filled, "f"), filled
+    bind_then_read = holed.replace("...", "len = 3\n    n = len")
+    assert _fill(tiny_generator, holed, bind_then_read, True, monkeypatch) == _canon(bind_then_read)

@@ -45,6 +45,7 @@ class HoleContext:
     nobind: tuple[str, ...] = ()
     keep: tuple[str, ...] = ()
     unbound: tuple[str, ...] = ()
+    bound: tuple[str, ...] = ()  # names the scope has bound before the hole (a fill may read, then rebind them)
 
     def __post_init__(self) -> None:
         if self.yields not in YIELD_RULES:
@@ -75,14 +76,21 @@ def hole_contexts(module: ast.Module, generators: Collection[int] = ()) -> dict[
             }
             outside |= _inner_globals(table) - {s.get_name() for s in table.get_symbols() if s.is_local()}
             nobind = tuple(sorted(n for n in outside if marker_index(n) is None))
-        bindings = _own_bindings(scope) if is_function else {}
+        bindings = _own_bindings(scope)
+        declared = {
+            s.get_name()
+            for s in table.get_symbols()
+            if (s.is_parameter() or s.is_declared_global() or s.is_nonlocal()) and marker_index(s.get_name()) is None
+        }
         for k, at in markers:
             if not is_function or own_yields(scope):
                 yields = FREE
             else:
                 yields = REQUIRE if k in generators else FORBID
-            unbound = tuple(sorted(n for n in later if not any(p < at for p in bindings.get(n, ()))))
-            out[k] = HoleContext(yields, nobind, keep, unbound)
+            # (a name local only through a comprehension, as 3.12+ symtables inline them, is not bound here)
+            unbound = tuple(sorted(n for n in later if n in bindings and not any(p < at for p in bindings[n])))
+            bound = tuple(sorted({n for n, ps in bindings.items() if any(p < at for p in ps)} | declared))
+            out[k] = HoleContext(yields, nobind, keep, unbound, bound)
     return out
 
 

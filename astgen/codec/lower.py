@@ -536,7 +536,9 @@ class _Lowerer:
         if v.format_spec is not None:
             if not isinstance(v.format_spec, ast.JoinedStr):
                 raise GrammarError("format spec must be an f-string")
-            parts = v.format_spec.values
+            # 3.12.0-3.12.x's parser ends a spec like `{b}` with an empty literal part, and writes it
+            # again when it reads the canonical text back: it carries no information
+            parts = [p for p in v.format_spec.values if not (isinstance(p, ast.Constant) and p.value == "")]
             nested = in_spec and (len(parts) != 1 or not isinstance(parts[0], ast.Constant))
             spec = self.fparts(parts, "FormatSpecAny" if nested else "FormatSpec", in_spec=True)
         return GNode("FormattedValue_" + CONVERSIONS[v.conversion], {"value": self.expr(v.value), "format_spec": spec})

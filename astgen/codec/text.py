@@ -11,6 +11,7 @@ nesting); anything else raises ValueError."""
 from __future__ import annotations
 
 import ast
+import re
 from typing import Any
 
 from astgen.codec.source import deep_recursion
@@ -20,14 +21,19 @@ from astgen.grammar.versions import RUNNING, Version
 __all__ = ["unparse"]
 
 _CONVERSIONS = {-1: "", 115: "!s", 114: "!r", 97: "!a"}
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def unparse(tree: ast.AST, target_version: Version = RUNNING) -> str:
     """Source text of `tree` that Python `target_version` parses (canonical `ast.unparse` form)."""
     with deep_recursion():
         if target_version >= (3, 12) or RUNNING < (3, 12):
-            return ast.unparse(tree)
-        return _Unparser311().visit(tree)
+            text = ast.unparse(tree)
+        else:
+            text = _Unparser311().visit(tree)
+    # 3.12+ writes docstrings with lone surrogates as they are, which no UTF-8 file can hold (and
+    # compile() of the text rejects); inside a string literal the escape means the same character
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 _Base: Any = getattr(ast, "_Unparser")  # noqa: B009  (the stdlib's unparser; only its f-strings change)

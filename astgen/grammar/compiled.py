@@ -410,6 +410,11 @@ class _Builder:
                 term_any[i, self.sets[name]] = True
             for name in t.add:
                 term_add[i, self.sets[name]] = True
+        term_readadd = np.full(max(len(terminals), 1), -1, dtype=np.int32)
+        term_readunless = np.full(max(len(terminals), 1), -1, dtype=np.int32)
+        for i, t in enumerate(terminals):
+            if t.read_add:
+                term_readadd[i], term_readunless[i] = self.sets[t.read_add[0]], self.sets[t.read_add[1]]
         set_scope = np.array([self.sets[s] for s in g.scope_sets], dtype=np.int32).reshape(-1)
         if set_scope.size == 0:
             set_scope = np.zeros(1, dtype=np.int32)
@@ -445,6 +450,8 @@ class _Builder:
             "term_add": term_add,
             "marker_set": marker_set,
             "set_scope": set_scope,
+            "term_readadd": term_readadd,
+            "term_readunless": term_readunless,
             "rule_since": rule_since,
             "piece_hash": piece_hash,
             "piece_pow": piece_pow,
@@ -457,6 +464,7 @@ class _Builder:
             "n_sets": n_sets,
             "sets": list(g.sets),
             "terminals": [t.name for t in terminals],
+            "terminal_kinds": [t.kind for t in terminals],
             "hash_mod": _HASH_MOD,
         }
         return CompiledGrammar(arrays, meta, tuple(names), vocab)

@@ -220,11 +220,14 @@ def parse_grammar(text: str, language: str) -> Grammar:
             set_scopes.append(scope)
         elif head == "terminal":
             opts = dict(w.split("=", 1) for w in words[3:])
-            known = {"pieces", "exclude", "distinct", "add", "notin", "notin_any"}
+            known = {"pieces", "exclude", "distinct", "add", "notin", "notin_any", "readadd"}
             if set(opts) - known:
                 raise _err(lineno, f"unknown terminal options {sorted(set(opts) - known)}")
-            for key in ("distinct", "add", "notin", "notin_any"):
-                for s in opts.get(key, "").split(","):
+            read_add = tuple(x for x in opts.get("readadd", "").split(":") if x)
+            if "readadd" in opts and len(read_add) != 2:
+                raise _err(lineno, "readadd takes SET:UNLESS, two set names")
+            for key in ("distinct", "add", "notin", "notin_any", "readadd"):
+                for s in opts.get(key, "").replace(":", ",").split(","):
                     if s and s not in sets:
                         raise _err(lineno, f"unknown set {s!r}")
             terminals[words[1]] = Terminal(
@@ -236,6 +239,7 @@ def parse_grammar(text: str, language: str) -> Grammar:
                 add=tuple(x for x in opts.get("add", "").split(",") if x),
                 notin=tuple(x for x in opts.get("notin", "").split(",") if x),
                 notin_any=tuple(x for x in opts.get("notin_any", "").split(",") if x),
+                read_add=read_add,
             )
         elif head == "start":
             start = _parse_seg(words[1], lineno, set(flags))

@@ -97,6 +97,8 @@ class Terminal:
     add: tuple[str, ...] = ()
     notin: tuple[str, ...] = ()
     notin_any: tuple[str, ...] = ()
+    # (S, U): a name that ends while it is in neither S nor U (in scope, inside some scope of S) joins S
+    read_add: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

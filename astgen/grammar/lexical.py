@@ -18,7 +18,12 @@ import numpy as np
 
 from astgen.errors import GrammarError
 
-__all__ = ["FEXPR_SAFE", "ByteDFA", "PieceDFA", "build_kind", "lift"]
+__all__ = ["FEXPR_SAFE", "SURROGATE_LEAD", "TEXT_KINDS", "ByteDFA", "PieceDFA", "build_kind", "lift"]
+
+# the UTF-8 lead byte of U+D000-U+DFFF; followed by 0xA0-0xBF it encodes a lone surrogate, which a str
+# may hold but Python 3.13's compile() rejects in a docstring
+SURROGATE_LEAD = 0xED
+TEXT_KINDS = ("utf8", "utf8_nonempty")  # the terminal kinds that spell (surrogate-passing) UTF-8 text
 
 _ID_START = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
 _ID_CONT = _ID_START | frozenset(b"0123456789")
@@ -142,26 +147,29 @@ def _float() -> ByteDFA:
 
 
 def _utf8(min_len: int) -> ByteDFA:
-    """Well-formed UTF-8 (surrogates allowed: str values are encoded with surrogatepass)."""
+    """Well-formed UTF-8 (surrogates allowed: str values are encoded with surrogatepass).  The state
+    after a 0xED lead byte is kept apart (its continuations 0xA0-0xBF are the surrogates, which a
+    target version may ban: `SURROGATE_LEAD`)."""
 
     def step(state: Any, b: int) -> Hashable | None:
-        count, need, lo, hi = state
+        count, need, lo, hi, _ = state
         if need == 0:
             c = min(count + 1, min_len)
             if b < 0x80:
-                return (c, 0, 0x80, 0xBF)
+                return (c, 0, 0x80, 0xBF, False)
             if 0xC2 <= b <= 0xDF:
-                return (c, 1, 0x80, 0xBF)
+                return (c, 1, 0x80, 0xBF, False)
             if 0xE0 <= b <= 0xEF:
-                return (c, 2, 0xA0 if b == 0xE0 else 0x80, 0xBF)
+                return (c, 2, 0xA0 if b == 0xE0 else 0x80, 0xBF, b == SURROGATE_LEAD)
             if 0xF0 <= b <= 0xF4:
-                return (c, 3, 0x90 if b == 0xF0 else 0x80, 0x8F if b == 0xF4 else 0xBF)
+                return (c, 3, 0x90 if b == 0xF0 else 0x80, 0x8F if b == 0xF4 else 0xBF, False)
             return None
         if lo <= b <= hi:
-            return (count, need - 1, 0x80, 0xBF)
+            return (count, need - 1, 0x80, 0xBF, False)
         return None
 
-    return _explore((0, 0, 0x80, 0xBF), step, lambda s: s[1] == 0 and s[0] >= min_len)  # type: ignore[index]
+    start = (0, 0, 0x80, 0xBF, False)
+    return _explore(start, step, lambda s: s[1] == 0 and s[0] >= min_len)  # type: ignore[index]
 
 
 def _charset(allowed: frozenset[int], min_len: int) -> ByteDFA:
