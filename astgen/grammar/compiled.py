@@ -347,44 +347,17 @@ class _Builder:
             rule_table[remap[s], a] = i
         # ------------------------------------------------ costs and needs (fixpoints), per mode
         dfa_cost = local_cost[np.array(sym_local, dtype=np.int64)] if n_dfa else np.zeros(0, dtype=np.int64)
+
+        def recost(usable: np.ndarray) -> dict[str, np.ndarray]:
+            return _costs(
+                rules, remap, rule_table, rule_push, rule_len, rule_tree, rule_block, usable,
+                dfa_base, n_sym, n_struct, dfa_cost, names,
+            )  # fmt: skip
+
         costs = {
-            mode: _costs(
-                rules,
-                remap,
-                rule_table,
-                rule_push,
-                rule_len,
-                rule_tree,
-                rule_block,
-                usable,
-                dfa_base,
-                n_sym,
-                n_struct,
-                dfa_cost,
-                names,
-            )
-            for mode, usable in (("", np.ones(n_rules, dtype=bool)), ("strict_", rule_strict))
+            mode: recost(usable) for mode, usable in (("", np.ones(n_rules, dtype=bool)), ("strict_", rule_strict))
         }
-        _check_versions(
-            costs,
-            rule_since,
-            rule_strict,
-            lambda usable: _costs(
-                rules,
-                remap,
-                rule_table,
-                rule_push,
-                rule_len,
-                rule_tree,
-                rule_block,
-                usable,
-                dfa_base,
-                n_sym,
-                n_struct,
-                dfa_cost,
-                names,
-            ),
-        )
+        _check_versions(costs, rule_since, rule_strict, recost)
         gr = rule_table
         # ------------------------------------------------ allowed masks (bit-packed)
         allowed = np.zeros((n_sym, len(vocab)), dtype=bool)
