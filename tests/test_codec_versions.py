@@ -131,7 +131,12 @@ def test_a_generic_class_keeps_its_type_parameters(tiny_generator) -> None:  # t
     assert alias.startswith("type Pair[T] = tuple[T, T]\n"), alias
 
 
-FSTRINGS = ["x = f\"{d['k']} {y!r:>{w}}\"\n", "x = f'{f\"{a}-{b}\"} tail\\n'\n", "x = f'{ {1: 2}[1]}'\n"]
+FSTRINGS = [
+    "x = f\"{d['k']} {y!r:>{w}}\"\n",
+    "x = f'{f\"{a}-{b}\"} tail\\n'\n",
+    "x = f'{ {1: 2}[1]}'\n",
+    "x = f'{v:{d[\"k\"]}>{b\"w\"!r}}'\n",  # strings in a format spec's fields decide the outer quote too
+]
 
 
 @pytest.mark.skipif(not PY312, reason="3.12+ writes f-strings in the PEP 701 form")

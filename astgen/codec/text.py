@@ -73,7 +73,7 @@ class _Unparser311(_Base):  # type: ignore[misc]
             raise ValueError(f"unexpected {type(v).__name__} in an f-string")
         inner = _Unparser311(self.fdepth + 1)
         inner.set_precedence(_PRECEDENCE.TEST.next(), v.value)
-        for n in ast.walk(v.value):
+        for n in _field_nodes(v):
             if _is_text(n) and not all(b in FEXPR_SAFE for b in _bytes_of(n)):
                 raise ValueError("Python 3.11 cannot write this string inside an f-string replacement field")
         text = inner.visit(v.value)
@@ -92,8 +92,15 @@ class _Unparser311(_Base):  # type: ignore[misc]
 
 
 def _field_nodes(v: ast.expr) -> list[ast.AST]:
-    """The nodes inside a replacement field (nothing for literal text)."""
-    return list(ast.walk(v.value)) if isinstance(v, ast.FormattedValue) else []
+    """The expression nodes inside a replacement field, those in its format spec's fields included
+    (nothing for literal text; the spec's own text is not a string inside the field)."""
+    if not isinstance(v, ast.FormattedValue):
+        return []
+    nodes = list(ast.walk(v.value))
+    if isinstance(v.format_spec, ast.JoinedStr):
+        for part in v.format_spec.values:
+            nodes.extend(_field_nodes(part))
+    return nodes
 
 
 def _is_text(n: ast.AST) -> bool:
