@@ -135,7 +135,7 @@ FSTRINGS = [
     "x = f\"{d['k']} {y!r:>{w}}\"\n",
     "x = f'{f\"{a}-{b}\"} tail\\n'\n",
     "x = f'{ {1: 2}[1]}'\n",
-    "x = f'{v:{d[\"k\"]}>{b\"w\"!r}}'\n",  # strings in a format spec's fields decide the outer quote too
+    'x = f\'{v:{d["k"]}>{b"w"!r}}\'\n',  # strings in a format spec's fields decide the outer quote too
 ]
 
 
