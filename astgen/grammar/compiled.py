@@ -239,36 +239,21 @@ class _Builder:
                     else:
                         self.rules[(sid, MORE)] = ((term,), (1,), (0,), False, 0)
                     continue
-                nt = g.nonterminal(inner)
-                self.base_of[sid] = nt.base
-                for ctor in nt.constructors:
-                    syms, tree, block = self.ctor_push(nt.base, ctor)
-                    ids = [want(s) for s in syms]
-                    # the element's children sit one level below the element (which sits at the list's level)
-                    if is_seq:
-                        ids, tree, block = [sid, *ids], [0, *tree], [0, *block]
-                    self.rules[(sid, ctor_id(ctor.name))] = (
-                        tuple(ids),
-                        tuple(tree),
-                        tuple(block),
-                        ctor.lenient,
-                        _version_code(ctor.since),
-                    )
-                continue
-            if "@" in name:
+                nt_name, in_list = inner, is_seq
+            elif "@" in name:
                 continue  # terminal automaton states are added below
-            nt = g.nonterminal(name)
+            else:
+                nt_name, in_list = name, False
+            nt = g.nonterminal(nt_name)
             self.base_of[sid] = nt.base
             for ctor in nt.constructors:
                 syms, tree, block = self.ctor_push(nt.base, ctor)
                 ids = [want(s) for s in syms]
-                self.rules[(sid, ctor_id(ctor.name))] = (
-                    tuple(ids),
-                    tuple(tree),
-                    tuple(block),
-                    ctor.lenient,
-                    _version_code(ctor.since),
-                )
+                # a list element's children sit one level below the element (which sits at the list's level)
+                if in_list:
+                    ids, tree, block = [sid, *ids], [0, *tree], [0, *block]
+                since = _version_code(ctor.since)
+                self.rules[(sid, ctor_id(ctor.name))] = (tuple(ids), tuple(tree), tuple(block), ctor.lenient, since)
         return self.tables(start)
 
     def tables(self, start: int) -> CompiledGrammar:
