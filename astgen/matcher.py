@@ -141,6 +141,13 @@ class Matcher:
         self.marker_slots = max(slots) + 1 if slots else 0
         self.set_scope = [int(x) for x in compiled.arrays["set_scope"]]  # the set whose markers scope each set
         self.has_read_add = bool((compiled.arrays["term_readadd"] >= 0).any())
+        # deferred bindings (see Grammar.set_defers): the one set that holds back additions to another
+        defer = [int(x) for x in compiled.arrays["set_defer"]]
+        held = [i for i, x in enumerate(defer) if x >= 0]
+        if len(held) > 1:
+            raise GrammarError("the matcher supports one deferring set")
+        self.pending_set = held[0] if held else -1
+        self.deferred_set = defer[held[0]] if held else -1
         self.reset()
 
     # ------------------------------------------------------------------ state
@@ -164,6 +171,8 @@ class Matcher:
         # innermost open marker of each set (-1: none), and under each marker the one it shadowed
         self.scope = torch.full((b, self.n_sets), -1, dtype=torch.long, device=dev)
         self.shadowed = torch.full((b, d), -1, dtype=torch.long, device=dev)
+        # per stack position: 1 = a @defer field not yet begun (bindings above it wait), 2 = one being read
+        self.defer_slot = torch.zeros(b, d, dtype=torch.long, device=dev)
         no_limit = 1 << 40 if self.config.max_actions is None else self.config.max_actions
         self.limit = torch.full((b,), no_limit, dtype=torch.long, device=dev)
 
@@ -183,6 +192,7 @@ class Matcher:
         "ent_alive",
         "scope",
         "shadowed",
+        "defer_slot",
         "limit",
     )
 
@@ -216,10 +226,9 @@ class Matcher:
         # symbol sets: a name may not end where it would repeat a name its set forbids
         term = t["sym_term"][top]
         tt = term.clamp(min=0)
-        scope = self.scope
         same = t["term_same"][tt].gather(1, self.ent_set)
         anyset = t["term_any"][tt].gather(1, self.ent_set)
-        in_scope = self.ent_tag == scope.gather(1, t["set_scope"][self.ent_set])
+        in_scope = self._in_scope(t["term_outer"][tt])
         clash = (self.ent_alive & (self.ent_hash == self.hash.unsqueeze(1)) & ((same & in_scope) | anyset)).any(1)
         clash = clash & (term >= 0)
         allowed[:, END] &= ~clash
@@ -246,6 +255,33 @@ class Matcher:
         return torch.where(full.any(1, keepdim=True), full, allowed)
 
     _has_limit = False
+
+    def _outer(self, tag: torch.Tensor) -> torch.Tensor:
+        """The scope marker around the one at stack position `tag` (-1: none), elementwise."""
+        out = self.shadowed.gather(1, tag.clamp(min=0).reshape(tag.shape[0], -1)).reshape(tag.shape)
+        return torch.where(tag >= 0, out, torch.full_like(tag, -1))
+
+    def _in_scope(self, outer: torch.Tensor | None = None) -> torch.Tensor:
+        """[B, E] bool: entries of the scope now open for their set (for rows where `outer` [B] is set, of
+        the scope around it).  A held-back (pending) entry is tagged with its @defer field's stack position
+        and counts inside the function that opened it."""
+        open_tag = self.scope.gather(1, self.t["set_scope"][self.ent_set])
+        if outer is not None:
+            open_tag = torch.where(outer.unsqueeze(1), self._outer(open_tag), open_tag)
+        if self.pending_set < 0:
+            return self.ent_tag == open_tag
+        held = self.ent_set == self.pending_set
+        return torch.where(held, self.ent_tag > open_tag, self.ent_tag == open_tag)
+
+    def _held_slot(self) -> torch.Tensor:
+        """[B]: the stack position of the innermost open @defer field if bindings wait for it now (it has
+        not begun, and it is inside the current function), else -1."""
+        pos = torch.arange(self.defer_slot.shape[1], device=self.device).unsqueeze(0)
+        open_ = (self.defer_slot > 0) & (pos < self.sp.unsqueeze(1))
+        inner = torch.where(open_, pos, torch.full_like(pos, -1)).max(1).values
+        waiting = self.defer_slot.gather(1, inner.clamp(min=0).unsqueeze(1)).squeeze(1) == 1
+        fn = self.scope[:, self.set_scope[self.deferred_set]]
+        return torch.where(waiting & (inner > fn) & (fn >= 0), inner, torch.full_like(inner, -1))
 
     def set_limit(self, limit: torch.Tensor) -> None:
         """Per-sequence action budgets: sequence b must be complete after `limit[b]` actions in all
@@ -318,15 +354,24 @@ class Matcher:
         term = t["sym_term"][top]
         adds = t["term_add"][term.clamp(min=0)] & (is_dfa & is_end & (term >= 0)).unsqueeze(1)
         set_scope = self.set_scope
+        outer = t["term_outer"][term.clamp(min=0)]
         for s in range(adds.shape[1]):
-            self._add_entry(adds[:, s], s, self.scope[:, set_scope[s]])
+            tag = self.scope[:, set_scope[s]]
+            tag = torch.where(outer, self._outer(tag), tag)
+            if s == self.deferred_set:  # a binding of a name not yet bound waits for its @defer field
+                held = self._held_slot()
+                bound = self.ent_alive & (self.ent_set == s) & (self.ent_tag == tag.unsqueeze(1))
+                wait = (held >= 0) & ~(bound & (self.ent_hash == self.hash.unsqueeze(1))).any(1)
+                self._add_entry_to(adds[:, s], torch.where(wait, self.pending_set, s), torch.where(wait, held, tag))
+            else:
+                self._add_entry(adds[:, s], s, tag)
         if self.has_read_add:  # a name read before it is bound in its scope joins a set (see Terminal.read_add)
             tc = term.clamp(min=0)
             ra, ru = t["term_readadd"][tc], t["term_readunless"][tc]
             ending = is_dfa & is_end & (term >= 0) & (ra >= 0)
             rac = ra.clamp(min=0).unsqueeze(1)
             tag = self.scope.gather(1, t["set_scope"][rac]).squeeze(1)
-            in_scope = self.ent_tag == self.scope.gather(1, t["set_scope"][self.ent_set])
+            in_scope = self._in_scope()
             named = self.ent_alive & in_scope & (self.ent_hash == self.hash.unsqueeze(1))
             known = (named & ((self.ent_set == rac) | (self.ent_set == ru.unsqueeze(1)))).any(1)
             self._add_entry_to(ending & ~known & (tag >= 0), ra.clamp(min=0), tag)
@@ -346,6 +391,11 @@ class Matcher:
         self.stack.scatter_(1, pos, torch.where(live, push, old_stack))
         self.tree_depth.scatter_(1, pos, torch.where(live, parent_t + inc_t, self.tree_depth.gather(1, pos)))
         self.block_depth.scatter_(1, pos, torch.where(live, parent_b + inc_b, self.block_depth.gather(1, pos)))
+        if self.pending_set >= 0:  # a @defer field starts waiting; what replaces a waiting field is being read
+            was = self.defer_slot.gather(1, (self.sp - 1).unsqueeze(1))
+            dj = torch.where(valid & ~is_dfa, t["rule_defer"][r], torch.full_like(r, -1)).unsqueeze(1)
+            flag = torch.where(k == dj, 1, torch.where((k == 0) & (was > 0), 2, 0))
+            self.defer_slot.scatter_(1, pos, torch.where(live, flag, self.defer_slot.gather(1, pos)))
         # scopes: markers sit at the bottom of a rule's push; each remembers what it shadows
         push_set = t["marker_set"][push]
         for j in range(self.marker_slots):
@@ -359,6 +409,11 @@ class Matcher:
         new_sp = self.sp - 1 + plen
         self.error |= new_sp > cap
         self.sp = new_sp.clamp(max=cap)
+        if self.pending_set >= 0:  # a completed @defer field releases the bindings held for it
+            done = self.ent_alive & (self.ent_set == self.pending_set) & (self.ent_tag >= self.sp.unsqueeze(1))
+            fn = self.scope[:, self.set_scope[self.deferred_set]].unsqueeze(1).expand_as(self.ent_tag)
+            self.ent_set = torch.where(done, self.deferred_set, self.ent_set)
+            self.ent_tag = torch.where(done, fn, self.ent_tag)
         self.ent_alive &= self.ent_tag < self.sp.unsqueeze(1)
         self.steps += 1
 
@@ -431,6 +486,12 @@ class _ScalarReplay:
         self.a = a
         self.mincost = a["strict_mincost" if m.config.strict else "mincost"]
 
+    def _held_slot(self, defer_slot: list[int], sp: int, scope: list[int]) -> int:
+        """Matcher._held_slot for this row."""
+        inner = max((p for p in range(sp) if defer_slot[p] > 0), default=-1)
+        fn = scope[self.m.set_scope[self.m.deferred_set]]
+        return inner if inner >= 0 and defer_slot[inner] == 1 and inner > fn >= 0 else -1
+
     def run(self, actions: list[int]) -> None:
         m, b, a = self.m, self.b, self.a
         cg = m.compiled
@@ -446,6 +507,9 @@ class _ScalarReplay:
         tdep = m.tree_depth[b].tolist()
         bdep = m.block_depth[b].tolist()
         shadowed = m.shadowed[b].tolist()
+        defer_slot = m.defer_slot[b].tolist()
+        rule_defer = a["rule_defer"]
+        pending, deferred = m.pending_set, m.deferred_set
         scope = m.scope[b].tolist()
         sp = int(m.sp[b])
         remaining = int(m.remaining[b])
@@ -457,6 +521,7 @@ class _ScalarReplay:
         for i, act in enumerate(actions):
             act = int(act)
             top = stack[sp - 1]
+            dj = -1
             if top >= dfa_base:
                 if act == END:
                     push: list[int] = []
@@ -471,6 +536,7 @@ class _ScalarReplay:
                 if r == 0:
                     raise GrammarError(f"step {i}: {cg.action_name(act)} not allowed in {cg.symbol_names[top]}")
                 n = int(rule_len[r])
+                dj = int(rule_defer[r])
                 push = [int(x) for x in rule_push[r, :n]]
                 inc_t = [int(x) for x in rule_tree[r, :n]]
                 inc_b = [int(x) for x in rule_block[r, :n]]
@@ -488,8 +554,19 @@ class _ScalarReplay:
                 if term >= 0:
                     for s in range(n_sets):
                         if term_add[term, s]:
+                            s_add, tag = s, scope[m.set_scope[s]]
+                            if a["term_outer"][term]:
+                                tag = shadowed[tag] if tag >= 0 else -1
+                            if s == deferred:
+                                held = self._held_slot(defer_slot, sp, scope)
+                                bound = any(
+                                    alive and es == s and et == tag and eh == h
+                                    for alive, eh, es, et in zip(ent_alive, ent_hash, ent_set, ent_tag)
+                                )
+                                if held >= 0 and not bound:
+                                    s_add, tag = pending, held
                             slot = ent_alive.index(False) if False in ent_alive else 0
-                            ent_hash[slot], ent_set[slot], ent_tag[slot] = h, s, scope[m.set_scope[s]]
+                            ent_hash[slot], ent_set[slot], ent_tag[slot] = h, s_add, tag
                             ent_alive[slot] = True
                     ra, ru = int(a["term_readadd"][term]), int(a["term_readunless"][term])
                     tag = scope[m.set_scope[ra]] if ra >= 0 else -1
@@ -505,8 +582,11 @@ class _ScalarReplay:
             if k >= 0:
                 scope[k] = shadowed[sp - 1]
             parent_t, parent_b = tdep[sp - 1], bdep[sp - 1]
+            was = defer_slot[sp - 1]
             for j, sym in enumerate(push):
                 pos = min(sp - 1 + j, cap - 1)
+                if pending >= 0:
+                    defer_slot[pos] = 1 if j == dj else 2 if j == 0 and was > 0 else 0
                 stack[pos] = sym
                 tdep[pos] = parent_t + inc_t[j]
                 bdep[pos] = parent_b + inc_b[j]
@@ -517,12 +597,18 @@ class _ScalarReplay:
             sp = sp - 1 + len(push)
             if sp > cap:
                 raise GrammarError(f"step {i}: the program nests deeper than the matcher's stack ({cap})")
+            if pending >= 0 and pending in ent_set:
+                fn = scope[m.set_scope[deferred]]
+                for e, (alive, es, et) in enumerate(zip(ent_alive, ent_set, ent_tag)):
+                    if alive and es == pending and et >= sp:
+                        ent_set[e], ent_tag[e] = deferred, fn
             ent_alive = [alive and tag < sp for alive, tag in zip(ent_alive, ent_tag)]
         dev = m.device
         m.stack[b] = torch.tensor(stack, device=dev)
         m.tree_depth[b] = torch.tensor(tdep, device=dev)
         m.block_depth[b] = torch.tensor(bdep, device=dev)
         m.shadowed[b] = torch.tensor(shadowed, device=dev)
+        m.defer_slot[b] = torch.tensor(defer_slot, device=dev)
         m.scope[b] = torch.tensor(scope, device=dev)
         m.sp[b], m.remaining[b], m.hash[b], m.term_len[b] = sp, remaining, h, term_len
         m.steps[b] += len(actions)

@@ -188,3 +188,22 @@ def test_a_name_the_fill_reads_from_outside_it_may_not_bind_later(
     assert "len" not in _locals(filled, "f"), filled
     bind_then_read = holed.replace("...", "len = 3\n    n = len")
     assert _fill(tiny_generator, holed, bind_then_read, True, monkeypatch) == _canon(bind_then_read)
+
+
+@pytest.mark.parametrize(
+    "plan",
+    ["repr = repr(sub)", "for f in f(sub):\n        pass", "v = w = g(w)"],
+)
+def test_a_fill_does_not_read_the_local_it_is_binding(
+    tiny_generator: Generator, monkeypatch: pytest.MonkeyPatch, plan: str
+) -> None:
+    """The 1,000-infill check's last UndefinedLocal pattern: the target is written before the value, but
+    Python binds it after, so the value's read of the same name finds no local."""
+    holed = "def f(sub):\n    ...\n    return sub\n"
+    filled = _fill(tiny_generator, holed, holed.replace("...", plan), True, monkeypatch)
+    [first] = _function(filled, "f").body[:1]
+    bound = {n.id for n in ast.walk(first) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    read = {n.id for n in ast.walk(first) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    assert not (bound & read) - {"sub"}, filled
+    rebinding = holed.replace("...", "sub = repr(sub)")
+    assert _fill(tiny_generator, holed, rebinding, True, monkeypatch) == _canon(rebinding)

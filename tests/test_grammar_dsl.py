@@ -60,11 +60,28 @@ def test_plus_is_one_then_star() -> None:
         ("flags\nnonterminal x()\n  X()\n", "no `start`"),
         ("flags\nstart x\nbogus line\n", "line 3: unknown directive"),
         ("flags\nstart x\nnonterminal x()\n  X() @scope=nope\n", "unknown set"),
+        ("flags\nstart x\nnonterminal x()\n  X(y: x) @defer=z\n", "line 4: @defer names unknown field 'z'"),
+        ("flags\nset s defers=t\nstart x\n", "line 2: set s: unknown deferred set 't'"),
+        ("flags\nset s\nset t scope=s defers=s\n", "line 3: set t: takes one option"),
+        ("flags\nset s\nset t defers=s\nset u defers=s\n", "line 4: set u: only one set may defer"),
+        ("flags\nterminal n identifier scope=inner\n", "line 2: terminal scope= takes `outer`"),
     ],
 )
 def test_malformed_grammar_raises_grammar_error(text: str, needle: str) -> None:
     with pytest.raises(GrammarError, match=needle):
         parse_grammar(text, "bad")
+
+
+def test_defer_field_and_deferring_set() -> None:
+    text = (
+        "flags\nset s\nset p defers=s\nterminal n identifier pieces=name add=s scope=outer\nstart x\n"
+        "nonterminal x()\n  X(a: n, b: x?) @elide=b @defer=b\n"
+    )
+    g = parse_grammar(text, "toy")
+    assert g.set_defers == ("", "s") and g.scope_sets == ("s", "s")
+    x = g.nonterminal("x")
+    assert [(c.name, c.defer) for c in x.constructors] == [("X", "b"), ("X-b", "b")]
+    assert g.terminal("n").outer
 
 
 def test_python_grammar_is_deterministic_and_hashed() -> None:

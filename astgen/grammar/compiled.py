@@ -177,6 +177,7 @@ class _Builder:
         self.sets = {s: i for i, s in enumerate(grammar.sets)}
         self.marker_set: dict[int, int] = {}
         self.base_of: dict[int, str] = {}
+        self.rule_defer: dict[tuple[int, int], int] = {}  # (symbol, action) -> push index of its @defer field
 
     def sym(self, name: str) -> int:
         if name not in self.ids:
@@ -189,14 +190,18 @@ class _Builder:
             return seg.symbol if not self.g.is_terminal(seg.symbol) else f"{seg.symbol}@0"
         return f"{'Opt' if seg.quant == '?' else 'Seq'}({seg.symbol})"
 
-    def ctor_push(self, nt_base: str, ctor: Constructor) -> tuple[list[str], list[int], list[int]]:
-        """Symbols pushed by a constructor (bottom to top), with tree-depth and block increments."""
+    def ctor_push(self, nt_base: str, ctor: Constructor) -> tuple[list[str], list[int], list[int], int]:
+        """Symbols pushed by a constructor (bottom to top), with tree-depth and block increments, and the
+        push index of its @defer field (-1: none)."""
         if len(ctor.scopes) > 2:
             raise GrammarError(f"{ctor.name}: at most two scopes per constructor (the matcher opens two per step)")
         syms: list[str] = [f"Marker({s})" for s in ctor.scopes]
         tree = [1] * len(syms)
         block = [0] * len(syms)
+        defer = -1
         for f in reversed(ctor.fields):
+            if f.name == ctor.defer:
+                defer = len(syms)
             for seg in reversed(f.segments):
                 name = self.seg_symbol(seg)
                 syms.append(name)
@@ -204,7 +209,7 @@ class _Builder:
                 child = seg.symbol
                 child_base = child if self.g.is_terminal(child) else self.g.nonterminal(child).base
                 block.append(int(ctor.base in _BLOCK_CTORS and child_base in _BLOCK_BASES))
-        return syms, tree, block
+        return syms, tree, block, defer
 
     def build(self) -> CompiledGrammar:
         g = self.g
@@ -247,11 +252,14 @@ class _Builder:
             nt = g.nonterminal(nt_name)
             self.base_of[sid] = nt.base
             for ctor in nt.constructors:
-                syms, tree, block = self.ctor_push(nt.base, ctor)
+                syms, tree, block, defer = self.ctor_push(nt.base, ctor)
                 ids = [want(s) for s in syms]
                 # a list element's children sit one level below the element (which sits at the list's level)
                 if in_list:
                     ids, tree, block = [sid, *ids], [0, *tree], [0, *block]
+                    defer += defer >= 0
+                if defer >= 0:
+                    self.rule_defer[(sid, ctor_id(ctor.name))] = defer
                 since = _version_code(ctor.since)
                 self.rules[(sid, ctor_id(ctor.name))] = (tuple(ids), tuple(tree), tuple(block), ctor.lenient, since)
         return self.tables(start)
@@ -320,6 +328,7 @@ class _Builder:
         rule_block = np.zeros((n_rules, K), dtype=np.int32)
         rule_strict = np.zeros(n_rules, dtype=bool)
         rule_since = np.zeros(n_rules, dtype=np.int32)  # 312: Python 3.12 syntax; 0: every version
+        rule_defer = np.full(n_rules, -1, dtype=np.int32)  # push index of the rule's @defer field
         rule_table = np.zeros((dfa_base, n_struct), dtype=np.int32)
         for i, ((s, a), (push, tree, block, lenient, since)) in enumerate(rules, 1):
             ids = [remap[p] for p in push]
@@ -329,6 +338,7 @@ class _Builder:
             rule_block[i, : len(ids)] = block
             rule_strict[i] = not lenient
             rule_since[i] = since
+            rule_defer[i] = self.rule_defer.get((s, a), -1)
             rule_table[remap[s], a] = i
         # ------------------------------------------------ costs and needs (fixpoints), per mode
         dfa_cost = local_cost[np.array(sym_local, dtype=np.int64)] if n_dfa else np.zeros(0, dtype=np.int64)
@@ -373,9 +383,14 @@ class _Builder:
         for i, t in enumerate(terminals):
             if t.read_add:
                 term_readadd[i], term_readunless[i] = self.sets[t.read_add[0]], self.sets[t.read_add[1]]
+        term_outer = np.array([t.outer for t in terminals] or [False], dtype=bool)
         set_scope = np.array([self.sets[s] for s in g.scope_sets], dtype=np.int32).reshape(-1)
         if set_scope.size == 0:
             set_scope = np.zeros(1, dtype=np.int32)
+        set_defer = np.full(max(n_sets, 1), -1, dtype=np.int32)  # per set: the set it holds additions back for
+        for i, other in enumerate(g.set_defers):
+            if other:
+                set_defer[i] = self.sets[other]
         marker_set = np.full(n_sym, -1, dtype=np.int32)
         for old, k in self.marker_set.items():
             marker_set[remap[old]] = k
@@ -408,6 +423,9 @@ class _Builder:
             "term_add": term_add,
             "marker_set": marker_set,
             "set_scope": set_scope,
+            "set_defer": set_defer,
+            "term_outer": term_outer,
+            "rule_defer": rule_defer,
             "term_readadd": term_readadd,
             "term_readunless": term_readunless,
             "rule_since": rule_since,

@@ -35,6 +35,7 @@ class _CtorSpec:
     elide: tuple[str, ...]
     line: int
     since: tuple[int, int] | None = None
+    defer: str = ""
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ def _parse_ctor(text: str, line: int, flags: set[str], sets: set[str]) -> list[_
     scopes: tuple[str, ...] = ()
     elide: tuple[str, ...] = ()
     since: tuple[int, int] | None = None
+    defer = ""
     tokens = rest.split()
     i = 0
     while i < len(tokens):
@@ -143,6 +145,10 @@ def _parse_ctor(text: str, line: int, flags: set[str], sets: set[str]) -> list[_
             if not m_since:
                 raise _err(line, f"@since takes a Python version such as 3.12, got {tok!r}")
             since = (3, int(m_since.group(1)))
+        elif tok.startswith("@defer="):
+            defer = tok[len("@defer=") :]
+            if defer not in {f for f, _ in fields}:
+                raise _err(line, f"@defer names unknown field {defer!r}")
         elif tok.startswith("@scope="):
             scopes = tuple(tok[len("@scope=") :].split(","))
             for s in scopes:
@@ -160,7 +166,8 @@ def _parse_ctor(text: str, line: int, flags: set[str], sets: set[str]) -> list[_
             raise _err(line, f"unexpected {tok!r}")
         i += 1
     return [
-        _CtorSpec(n, tuple(fields), tuple(guard), lenient, scopes, elide, line, since) for n in _expand_braces(names)
+        _CtorSpec(n, tuple(fields), tuple(guard), lenient, scopes, elide, line, since, defer)
+        for n in _expand_braces(names)
     ]
 
 
@@ -175,7 +182,16 @@ def _elision_variants(ctor: Constructor, elide: tuple[str, ...], line: int) -> l
         gone = tuple(n for k, n in enumerate(elide) if mask >> k & 1)
         fields = tuple(f for f in ctor.fields if f.name not in gone)
         out.append(
-            Constructor(f"{ctor.name}-{'-'.join(gone)}", fields, ctor.lenient, ctor.scopes, ctor.name, gone, ctor.since)
+            Constructor(
+                f"{ctor.name}-{'-'.join(gone)}",
+                fields,
+                ctor.lenient,
+                ctor.scopes,
+                ctor.name,
+                gone,
+                ctor.since,
+                ctor.defer,
+            )
         )
     return out
 
@@ -185,6 +201,7 @@ def parse_grammar(text: str, language: str) -> Grammar:
     flags: list[str] = []
     sets: list[str] = []
     set_scopes: list[str] = []
+    set_defers: list[str] = []
     terminals: dict[str, Terminal] = {}
     specs: dict[str, _NtSpec] = {}
     start: _SegSpec | None = None
@@ -211,21 +228,31 @@ def parse_grammar(text: str, language: str) -> Grammar:
         head = words[0]
         if head == "flags":
             flags.extend(words[1:])
-        elif head == "set":  # `set NAME [scope=OTHER]`: OTHER's markers scope NAME (it has none of its own)
+        elif head == "set":  # `set NAME [scope=OTHER | defers=OTHER]` (see the header of grammars/python.grammar)
             opts = dict(w.split("=", 1) for w in words[2:] if "=" in w)
-            scope = opts.get("scope", words[1])
+            if set(opts) - {"scope", "defers"} or ("scope" in opts and "defers" in opts):
+                raise _err(lineno, f"set {words[1]}: takes one option, scope= or defers=")
+            defers = opts.get("defers", "")
+            if defers and defers not in sets:
+                raise _err(lineno, f"set {words[1]}: unknown deferred set {defers!r}")
+            if defers and any(set_defers):
+                raise _err(lineno, f"set {words[1]}: only one set may defer another")
+            scope = opts.get("scope", set_scopes[sets.index(defers)] if defers else words[1])
             if scope != words[1] and scope not in sets:
                 raise _err(lineno, f"set {words[1]}: unknown scope set {scope!r}")
             sets.append(words[1])
             set_scopes.append(scope)
+            set_defers.append(defers)
         elif head == "terminal":
             opts = dict(w.split("=", 1) for w in words[3:])
-            known = {"pieces", "exclude", "distinct", "add", "notin", "notin_any", "readadd"}
+            known = {"pieces", "exclude", "distinct", "add", "notin", "notin_any", "readadd", "scope"}
             if set(opts) - known:
                 raise _err(lineno, f"unknown terminal options {sorted(set(opts) - known)}")
             read_add = tuple(x for x in opts.get("readadd", "").split(":") if x)
             if "readadd" in opts and len(read_add) != 2:
                 raise _err(lineno, "readadd takes SET:UNLESS, two set names")
+            if opts.get("scope", "outer") != "outer":
+                raise _err(lineno, f"terminal scope= takes `outer`, got {opts['scope']!r}")
             for key in ("distinct", "add", "notin", "notin_any", "readadd"):
                 for s in opts.get(key, "").replace(":", ",").split(","):
                     if s and s not in sets:
@@ -240,6 +267,7 @@ def parse_grammar(text: str, language: str) -> Grammar:
                 notin=tuple(x for x in opts.get("notin", "").split(",") if x),
                 notin_any=tuple(x for x in opts.get("notin_any", "").split(",") if x),
                 read_add=read_add,
+                outer="scope" in opts,
             )
         elif head == "start":
             start = _parse_seg(words[1], lineno, set(flags))
@@ -260,7 +288,11 @@ def parse_grammar(text: str, language: str) -> Grammar:
     if start is None:
         raise GrammarError("grammar has no `start` line")
     grammar = _Expander(flags, sets, terminals, specs).run(start, language)
-    return replace(grammar, set_scopes=tuple(set_scopes)) if set_scopes != sets else grammar
+    if set_scopes != sets:
+        grammar = replace(grammar, set_scopes=tuple(set_scopes))
+    if any(set_defers):
+        grammar = replace(grammar, set_defers=tuple(set_defers))
+    return grammar
 
 
 class _Expander:
@@ -312,7 +344,9 @@ class _Expander:
             fields = tuple(Field(fname, self.segments(segs, flags, item.line)) for fname, segs in item.fields)
             out.extend(
                 _elision_variants(
-                    Constructor(item.name, fields, item.lenient, item.scopes, since=item.since), item.elide, item.line
+                    Constructor(item.name, fields, item.lenient, item.scopes, since=item.since, defer=item.defer),
+                    item.elide,
+                    item.line,
                 )
             )
         return out

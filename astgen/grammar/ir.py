@@ -59,6 +59,9 @@ class Constructor:
     base: str = ""
     elided: tuple[str, ...] = ()
     since: tuple[int, int] | None = None  # the first Python version whose syntax has it (None: every version)
+    # a field (one required segment) whose completion releases the bindings made in the fields before it
+    # (`x = x`: the target binds only once the value is read; see Grammar.set_defers)
+    defer: str = ""
 
     def __post_init__(self) -> None:
         if not self.base:
@@ -99,6 +102,8 @@ class Terminal:
     notin_any: tuple[str, ...] = ()
     # (S, U): a name that ends while it is in neither S nor U (in scope, inside some scope of S) joins S
     read_add: tuple[str, ...] = ()
+    # its set checks and additions use the scope around the innermost one (a def's name binds outside it)
+    outer: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,9 @@ class Grammar:
     sets: tuple[str, ...]
     # per set, the set whose scope markers also scope it (its own name for most sets)
     set_scopes: tuple[str, ...] = ()
+    # per set, the set whose additions it holds back ("" for most sets): while a constructor's @defer field
+    # is still ahead, names that would join that set join this one instead, and move over when it completes
+    set_defers: tuple[str, ...] = ()
     _index: dict[str, Nonterminal | Terminal] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -155,6 +163,7 @@ class Grammar:
             "start": self.start,
             "sets": list(self.sets),
             "set_scopes": list(self.scope_sets),
+            **({"set_defers": list(self.set_defers)} if any(self.set_defers) else {}),
             "terminals": [t.__dict__ for t in self.terminals],
             "nonterminals": [
                 {
@@ -167,6 +176,7 @@ class Grammar:
                             "lenient": c.lenient,
                             **({"since": list(c.since)} if c.since else {}),
                             "scopes": list(c.scopes),
+                            **({"defer": c.defer} if c.defer else {}),
                             "fields": [[f.name, [[s.symbol, s.quant] for s in f.segments]] for f in c.fields],
                         }
                         for c in nt.constructors
