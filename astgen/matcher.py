@@ -362,7 +362,9 @@ class Matcher:
                 held = self._held_slot()
                 bound = self.ent_alive & (self.ent_set == s) & (self.ent_tag == tag.unsqueeze(1))
                 wait = (held >= 0) & ~(bound & (self.ent_hash == self.hash.unsqueeze(1))).any(1)
-                self._add_entry_to(adds[:, s], torch.where(wait, self.pending_set, s), torch.where(wait, held, tag))
+                # outside every scope (module level) nothing reads these entries: keep the table for the rest
+                do = adds[:, s] & (tag >= 0)
+                self._add_entry_to(do, torch.where(wait, self.pending_set, s), torch.where(wait, held, tag))
             else:
                 self._add_entry(adds[:, s], s, tag)
         if self.has_read_add:  # a name read before it is bound in its scope joins a set (see Terminal.read_add)
@@ -565,6 +567,8 @@ class _ScalarReplay:
                                 )
                                 if held >= 0 and not bound:
                                     s_add, tag = pending, held
+                                if tag < 0:
+                                    continue
                             slot = ent_alive.index(False) if False in ent_alive else 0
                             ent_hash[slot], ent_set[slot], ent_tag[slot] = h, s_add, tag
                             ent_alive[slot] = True
