@@ -128,7 +128,8 @@ def _tiny_data(tmp_path: Path) -> Path:
     return data
 
 
-def test_resume_continues_exactly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("features", [False, True], ids=["plain", "tree-features"])
+def test_resume_continues_exactly(tmp_path: Path, features: bool) -> None:
     from safetensors.torch import load_file
 
     from training.train import main
@@ -138,6 +139,7 @@ def test_resume_continues_exactly(tmp_path: Path) -> None:
         "--data", str(data), "--runs-dir", str(tmp_path / "runs"), "--hidden", "32", "--layers", "1",
         "--heads", "2", "--intermediate", "64", "--seq-len", "16", "--batch-size", "2", "--warmup", "1",
         "--min-lr-ratio", "1.0", "--log-every", "1", "--eval-every", "2", "--eval-tokens", "200", "--save-every", "2", "--cpu",
+        *(["--tree-features"] if features else []),
     ]  # fmt: skip
     straight = main([*common, "--name", "straight", "--steps", "4"])
     main([*common, "--name", "resumed", "--steps", "2"])
@@ -153,6 +155,10 @@ def test_resume_continues_exactly(tmp_path: Path) -> None:
     a = load_file(str(runs / "straight" / "checkpoint" / "model.safetensors"))
     b = load_file(str(runs / "resumed" / "checkpoint" / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    if features:
+        sa = load_file(str(runs / "straight" / "checkpoint" / "state_embedding.safetensors"))
+        sb = load_file(str(runs / "resumed" / "checkpoint" / "state_embedding.safetensors"))
+        assert torch.equal(sa["weight"], sb["weight"])
 
     def losses(name: str) -> list[tuple[str, int, float]]:
         lines = (runs / name / "metrics.jsonl").read_text().splitlines()

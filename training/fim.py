@@ -121,21 +121,29 @@ class MixedBatcher:
         seed: int,
         fim: FimConfig,
         rank: int = 0,
+        states: np.ndarray | None = None,
+        state_ids: dict[str, int] | None = None,
     ):
         if len(stream) <= seq_len:
             raise ValueError(f"the training stream has {len(stream)} actions, fewer than one window of {seq_len}")
         self.stream, self.info, self.spans = stream, info, spans
         self.seq_len, self.batch_size, self.ids = seq_len, batch_size, ids
         self.seed, self.rank, self.fim = seed, rank, fim
+        # optional per-action features laid out exactly like the actions (training.tree_features)
+        self.states, self.state_ids = states, state_ids
         docs = info["documents"]
         lengths = np.array([d["length"] for d in docs], dtype=np.float64)
         self.doc_p = lengths / lengths.sum()
 
-    def _window(self, rng: np.random.Generator) -> np.ndarray:
+    def _window(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
         start = int(rng.integers(0, len(self.stream) - self.seq_len))
-        return np.concatenate([[self.ids["bos"]], self.stream[start : start + self.seq_len].astype(np.int64)])
+        row = np.concatenate([[self.ids["bos"]], self.stream[start : start + self.seq_len].astype(np.int64)])
+        if self.states is None or self.state_ids is None:
+            return row, None
+        feats = self.states[start : start + self.seq_len].astype(np.int64)
+        return row, np.concatenate([[self.state_ids["bos"]], feats])
 
-    def _fim(self, rng: np.random.Generator) -> np.ndarray | None:
+    def _fim(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None] | None:
         if self.spans is None:
             return None
         doc = self.info["documents"][int(rng.choice(len(self.doc_p), p=self.doc_p))]
@@ -146,17 +154,30 @@ class MixedBatcher:
         actions = self.stream[off : off + int(doc["length"])].astype(np.int64)
         suffix_share = float(rng.uniform(0.1, 0.5))
         seq = layout(actions, holes, self.seq_len + 1, self.ids, suffix_share, with_answers=True)  # type: ignore[arg-type]
-        return None if seq is None else np.asarray(seq, dtype=np.int64)
+        if seq is None:
+            return None
+        if self.states is None or self.state_ids is None:
+            return np.asarray(seq, dtype=np.int64), None
+        feats = layout(self.states[off : off + int(doc["length"])].tolist(), holes, self.seq_len + 1,
+                       self.state_ids, suffix_share, with_answers=True)  # fmt: skip
+        return np.asarray(seq, dtype=np.int64), np.asarray(feats, dtype=np.int64)
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        tokens, labels, _ = self.batch_with_states(step)
+        return tokens, labels
+
+    def batch_with_states(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """`batch(step)` plus the per-position state features (None without `states`); the same draws."""
         rng = np.random.default_rng([self.seed, step, self.rank])
         length = self.seq_len + 1
         tokens = np.full((self.batch_size, length), self.ids["pad"], dtype=np.int64)
         labels = np.full((self.batch_size, length), IGNORE, dtype=np.int64)
+        feats = np.zeros((self.batch_size, length), dtype=np.int64) if self.state_ids is not None else None
         for b in range(self.batch_size):
-            row = self._fim(rng) if rng.random() < self.fim.rate else None
-            if row is None:
-                row = self._window(rng)
+            got = self._fim(rng) if rng.random() < self.fim.rate else None
+            row, frow = got if got is not None else self._window(rng)
             tokens[b, : len(row)] = row
             labels[b, 2 : len(row)] = row[2:]
-        return torch.from_numpy(tokens), torch.from_numpy(labels)
+            if feats is not None and frow is not None:
+                feats[b, : len(frow)] = frow
+        return torch.from_numpy(tokens), torch.from_numpy(labels), None if feats is None else torch.from_numpy(feats)

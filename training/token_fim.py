@@ -134,7 +134,7 @@ class TokenFimBatcher(MixedBatcher):
         super().__init__(stream, info, None, seq_len, batch_size, ids, seed, fim, rank)
         self.texts, self.tokenizer = texts, tokenizer
 
-    def _fim(self, rng: np.random.Generator) -> np.ndarray | None:
+    def _fim(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None] | None:
         d = int(rng.choice(len(self.doc_p), p=self.doc_p))
         text = self.texts[d]
         cut = sample_text_hole(text_spans(text), rng, self.fim)
@@ -150,4 +150,4 @@ class TokenFimBatcher(MixedBatcher):
             x = [*x, self.ids["eot"]]  # the suffix reaches the end of the document
         suffix_share = float(rng.uniform(0.1, 0.5))
         seq = layout([*p, *m, *x], [Hole(len(p), len(p) + len(m), EXPR_HOLE)], self.seq_len + 1, self.ids, suffix_share)
-        return None if seq is None else np.asarray(seq, dtype=np.int64)
+        return None if seq is None else (np.asarray(seq, dtype=np.int64), None)

@@ -95,6 +95,9 @@ class TrainArgs:
     save_every: int = _opt(250, "steps between checkpoints (0: only at the end)")
     fim_rate: float = _opt(0.5, "share of training examples that are tree-level fill-in-the-middle", fixed=True)
     fim_max_hole: int = _opt(256, "longest hole (actions) cut out for fill-in-the-middle", fixed=True)
+    tree_features: bool = _opt(
+        False, "add the grammar state of the next action as an input embedding (training.tree_features)", fixed=True
+    )
     threads: int = _opt(1, "torch CPU threads of this process")
     mixed_precision: str = _opt("no", "bf16 autocast (GPUs, and CPUs with bf16 support)", choices=("no", "bf16"))
     cpu: bool = _opt(False, "train on the CPU even if a GPU is present")
@@ -215,8 +218,12 @@ def evaluate(
     seq_len: int,
     batch_size: int,
     device: torch.device,
+    states: np.ndarray | None = None,
+    state_ids: dict[str, int] | None = None,
+    start_state: int = 0,
 ) -> dict[str, float]:
-    """Validation loss (nats per action), bits per action and bits per canonical character."""
+    """Validation loss (nats per action), bits per action and bits per canonical character.  With
+    `states` (training.tree_features), each window also carries its actions' state features."""
     windows = [
         w
         for d in docs
@@ -224,6 +231,17 @@ def evaluate(
             stream[d["offset"] : d["offset"] + d["length"]], seq_len, config.bos_id, config.eos_id
         )
     ]
+    feature_windows = (
+        [
+            w
+            for d in docs
+            for w in document_windows(
+                states[d["offset"] : d["offset"] + d["length"]], seq_len, state_ids["bos"], start_state
+            )
+        ]
+        if states is not None and state_ids is not None
+        else None
+    )
     was_training = model.training
     model.eval()
     nll = 0.0
@@ -237,7 +255,13 @@ def evaluate(
             tokens[j, : len(w.tokens)] = torch.from_numpy(w.tokens)
             attention[j, : len(w.tokens)] = 1
         tokens, attention = tokens.to(device), attention.to(device)
-        logits = model(input_ids=tokens, attention_mask=attention).logits.float()
+        if feature_windows is not None:
+            feats = torch.zeros((len(group), width), dtype=torch.long)
+            for j, w in enumerate(feature_windows[i : i + batch_size]):
+                feats[j, : len(w.tokens)] = torch.from_numpy(w.tokens)
+            logits = model(input_ids=tokens, states=feats.to(device), attention_mask=attention).logits.float()
+        else:
+            logits = model(input_ids=tokens, attention_mask=attention).logits.float()
         logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, tokens[:, 1:, None])[..., 0]
         for j, w in enumerate(group):
             nll -= float(logp[j, w.lo : w.hi + 1].sum())
@@ -377,6 +401,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 )
         n_ids = compiled.n_actions
 
+    if args.tree_features and tokens_baseline:
+        raise SystemExit("error: --tree-features needs the AST model (--baseline ast)")
     if resumed is not None:
         if tokens_baseline:
             model, config, _ = load_token_checkpoint(ckpt_dir)
@@ -394,6 +420,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
         torch.manual_seed(args.seed)
         model = build_model(config)
+    states = val_states = None
+    state_ids: dict[str, int] | None = None
+    if args.tree_features:
+        from training.tree_features import StateFeatureLM, n_state_ids, special_state_ids, stream_states
+
+        model = StateFeatureLM(model, n_state_ids(compiled))
+        if resumed is not None:
+            model.load_states(ckpt_dir)
+        states = stream_states(compiled, train_stream, train_info, args.data)
+        val_states = stream_states(compiled, val_stream, val_info, args.data)
+        state_ids = special_state_ids(compiled)
     if config.max_positions < args.seq_len + 1:
         raise SystemExit(
             f"error: --seq-len {args.seq_len} needs {args.seq_len + 1} positions, the model has {config.max_positions}"
@@ -436,10 +473,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     else:
         train_spans = load_spans(args.data, "train", train_info) if args.fim_rate > 0 else None
-        batcher = MixedBatcher(train_stream, train_info, train_spans, *common)
+        batcher = MixedBatcher(train_stream, train_info, train_spans, *common, states=states, state_ids=state_ids)
 
         def save_model(folder: Path) -> None:
-            save_checkpoint(accelerator.unwrap_model(model), config, folder)
+            unwrapped = accelerator.unwrap_model(model)
+            if args.tree_features:
+                save_checkpoint(unwrapped.lm, config, folder)
+                unwrapped.save_states(folder)
+            else:
+                save_checkpoint(unwrapped, config, folder)
 
     length_key = "ast_length" if tokens_baseline else "length"
     eval_docs = eval_documents(val_info, args.eval_tokens, length_key=length_key) if args.eval_tokens > 0 else []
@@ -506,6 +548,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 args.seq_len,
                 args.eval_batch_size,
                 accelerator.device,
+                val_states,
+                state_ids,
+                compiled.start_symbol,
             )
             record = {
                 "kind": "eval",
@@ -541,10 +586,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             lr = lr_at(step, args)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            tokens, labels = batcher.batch(step)
+            tokens, labels, feats = batcher.batch_with_states(step) if args.tree_features else (*batcher.batch(step), None)
             tokens, labels = tokens.to(accelerator.device), labels.to(accelerator.device)
             with accelerator.autocast():
-                logits = model(input_ids=tokens).logits
+                if feats is not None:
+                    logits = model(input_ids=tokens, states=feats.to(accelerator.device)).logits
+                else:
+                    logits = model(input_ids=tokens).logits
             loss = labelled_loss(logits, labels)
             accelerator.backward(loss)
             if args.grad_clip > 0:
