@@ -121,7 +121,7 @@ class MixedBatcher:
         seed: int,
         fim: FimConfig,
         rank: int = 0,
-        states: np.ndarray | None = None,
+        states: Any = None,  # an array, or training.tree_features.StreamStates: anything sliced like the stream
         state_ids: dict[str, int] | None = None,
     ):
         if len(stream) <= seq_len:

@@ -423,13 +423,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     states = val_states = None
     state_ids: dict[str, int] | None = None
     if args.tree_features:
-        from training.tree_features import StateFeatureLM, n_state_ids, special_state_ids, stream_states
+        from training.tree_features import StateFeatureLM, StreamStates, n_state_ids, special_state_ids
 
         model = StateFeatureLM(model, n_state_ids(compiled))
         if resumed is not None:
             model.load_states(ckpt_dir)
-        states = stream_states(compiled, train_stream, train_info, args.data)
-        val_states = stream_states(compiled, val_stream, val_info, args.data)
+        states = StreamStates(compiled, train_stream, train_info)
+        val_states = StreamStates(compiled, val_stream, val_info)
         state_ids = special_state_ids(compiled)
     if config.max_positions < args.seq_len + 1:
         raise SystemExit(
@@ -586,7 +586,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             lr = lr_at(step, args)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            tokens, labels, feats = batcher.batch_with_states(step) if args.tree_features else (*batcher.batch(step), None)
+            if args.tree_features:
+                tokens, labels, feats = batcher.batch_with_states(step)
+            else:
+                (tokens, labels), feats = batcher.batch(step), None
             tokens, labels = tokens.to(accelerator.device), labels.to(accelerator.device)
             with accelerator.autocast():
                 if feats is not None:

@@ -7,13 +7,12 @@ model may read it without seeing the future.  Ids: grammar symbols below `dfa_ba
 a terminal automaton state maps to `dfa_base + terminal index` (which terminal is being spelled, not
 how far); `<bos>`, `<hole>` and `<sep>` get three ids of their own after those.
 
-    states = stream_states(compiled, stream, info)          # cached next to the split's .bin
+    states = StreamStates(compiled, stream, info)           # states[a:b], per document on first use
     model = StateFeatureLM(llama, n_state_ids(compiled))    # forward(input_ids, states=...)
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +23,9 @@ from torch import nn
 from astgen.grammar.compiled import CompiledGrammar
 from astgen.grammar.replay import replay
 
-__all__ = ["StateFeatureLM", "n_state_ids", "special_state_ids", "stream_states"]
+__all__ = ["StateFeatureLM", "StreamStates", "document_states", "n_state_ids", "special_state_ids"]
 
-STATE_FILE = "state_embedding.safetensors"
+STATE_FILE = "state_embedding.safetensors"  # the state embedding, next to the model's own files
 
 
 def _n_terminals(cg: CompiledGrammar) -> int:
@@ -51,20 +50,37 @@ def document_states(cg: CompiledGrammar, actions: list[int]) -> np.ndarray:
     return np.where(tops >= cg.dfa_base, cg.dfa_base + term[tops], tops).astype(np.uint16)
 
 
-def stream_states(cg: CompiledGrammar, stream: np.ndarray, info: dict[str, Any], data_dir: str | Path) -> np.ndarray:
-    """`document_states` for every document of an encoded split, cached as data/<split>.states.bin."""
-    path = Path(data_dir) / f"{info['split']}.states.bin"
-    meta = Path(data_dir) / f"{info['split']}.states.json"
-    key = {"compiled_hash": cg.content_hash, "total_actions": int(len(stream))}
-    if path.is_file() and meta.is_file() and json.loads(meta.read_text(encoding="utf-8")) == key:
-        return np.fromfile(path, dtype=np.uint16)
-    out = np.zeros(len(stream), dtype=np.uint16)
-    for doc in info["documents"]:
-        off, n = int(doc["offset"]), int(doc["length"])
-        out[off : off + n] = document_states(cg, stream[off : off + n].tolist())
-    out.tofile(path)
-    meta.write_text(json.dumps(key) + "\n", encoding="utf-8")
-    return out
+class StreamStates:
+    """`document_states` for every action of an encoded split, computed per document when first sliced
+    (a full replay of a 65M-action training split would take many minutes; training reads a small part)."""
+
+    def __init__(self, cg: CompiledGrammar, stream: np.ndarray, info: dict[str, Any]):
+        self.cg, self.stream = cg, stream
+        docs = info["documents"]
+        self.offsets = np.array([int(d["offset"]) for d in docs], dtype=np.int64)
+        self.lengths = np.array([int(d["length"]) for d in docs], dtype=np.int64)
+        self._done: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.stream)
+
+    def _doc(self, k: int) -> np.ndarray:
+        hit = self._done.get(k)
+        if hit is None:
+            off, n = int(self.offsets[k]), int(self.lengths[k])
+            hit = self._done[k] = document_states(self.cg, self.stream[off : off + n].tolist())
+        return hit
+
+    def __getitem__(self, where: slice) -> np.ndarray:
+        lo, hi, _ = where.indices(len(self.stream))
+        parts = []
+        k = max(0, int(np.searchsorted(self.offsets, lo, side="right")) - 1)
+        while lo < hi:
+            off = int(self.offsets[k])
+            end = off + int(self.lengths[k])
+            parts.append(self._doc(k)[lo - off : min(hi, end) - off])
+            lo, k = min(hi, end), k + 1
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint16)
 
 
 class StateFeatureLM(nn.Module):
@@ -77,9 +93,7 @@ class StateFeatureLM(nn.Module):
         self.states = nn.Embedding(n_states, emb.embedding_dim)
         nn.init.normal_(self.states.weight, std=0.02)
 
-    def forward(
-        self, input_ids: torch.Tensor, states: torch.Tensor, attention_mask: torch.Tensor | None = None
-    ) -> Any:
+    def forward(self, input_ids: torch.Tensor, states: torch.Tensor, attention_mask: torch.Tensor | None = None) -> Any:
         embeds = self.lm.get_input_embeddings()(input_ids) + self.states(states)
         return self.lm(inputs_embeds=embeds, attention_mask=attention_mask)
 
