@@ -26,11 +26,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from astgen.codec.hole_scope import FORBID, REQUIRE
 from astgen.codec.holes import LIST, HoleTask
 from astgen.errors import GrammarError, InvalidOptionError
+from astgen.features import context_states, special_state_ids, state_ids_of
 from astgen.grammar.actions import STOP
 from astgen.grammar.compiled import CompiledGrammar
 from astgen.grammar.versions import RUNNING, parse_version
@@ -197,8 +199,10 @@ def decode_holes(
     pad_id: int,
     sep_id: int,
     stats: DecodeStats | None = None,
+    hole_id: int | None = None,
 ) -> list[list[int]]:
-    """Fill one hole per task; returns each hole's actions (without the closing `<sep>`).
+    """Fill one hole per task; returns each hole's actions (without the closing `<sep>`).  A model with
+    tree-state features (`astgen.features`) also needs `hole_id`, the prompt's hole token.
 
     Raises GrammarError if a prefix is not a valid action sequence of `compiled`."""
     stats = stats if stats is not None else DecodeStats()
@@ -230,6 +234,10 @@ def decode_holes(
     out: list[list[int]] = [[] for _ in tasks]
     done = [False] * b
     stepper = KVStepper(model, b, pad_id)  # holds each row's logits after its last token fed
+    states = _prompt_states(compiled, tasks, hole_id) if stepper.states is not None else None
+    if states is not None:
+        state_of = torch.from_numpy(state_ids_of(compiled, np.arange(len(compiled.symbol_names)))).to(device)
+        sep_state = special_state_ids(compiled)["sep"]
     max_steps = cfg.max_actions * 2 + 64  # the budget ends holes far earlier; this guards the loop
     with torch.no_grad():
         for _ in range(max_steps):
@@ -246,11 +254,12 @@ def decode_holes(
                 )
             need = [r for r in live if not forced[r]] if cfg.prefill_forced else [r for r in live if pending[r]]
             if need:
-                stepper.feed(pending)
+                stepper.feed(pending, states)
                 stats.model_calls += 1
                 stats.tokens_fed += sum(len(p) for p in pending)
                 stats.per_call_rows.append(len(need))
                 pending = [[] for _ in range(b)]
+                states = [[] for _ in range(b)] if states is not None else None
             choice = allowed.to(torch.uint8).argmax(1)
             if need and stepper.logits is not None:
                 masked = stepper.logits.masked_fill(~allowed, float("-inf"))
@@ -262,6 +271,10 @@ def decode_holes(
             matcher.advance(torch.where(choice >= compiled.n_actions, torch.zeros_like(choice), choice))
             rules.advanced(choice)
             stats.mask_seconds += time.perf_counter() - t_mask
+            if states is not None:  # each action's state: the matcher's top after it (`<sep>`: its own id)
+                after = state_of[matcher.top].tolist()
+                for r in live:
+                    states[r].append(sep_state if int(actions[r]) == sep_id else int(after[r]))
             stats.steps += 1
             for r in live:
                 a = int(actions[r])
@@ -278,6 +291,19 @@ def decode_holes(
             raise GrammarError("decoding did not finish within its step guard (a budget bug); please report it")
     stats.holes += b
     stats.seconds += time.perf_counter() - t_start
+    return out
+
+
+def _prompt_states(compiled: CompiledGrammar, tasks: list[HoleTask], hole_id: int | None) -> list[list[int]]:
+    """Each prompt's tree-state ids (`astgen.features.context_states` over the holed program)."""
+    if hole_id is None:
+        raise ValueError("this model reads tree-state features: decode_holes needs hole_id")
+    specials = special_state_ids(compiled)
+    out = []
+    for t in tasks:
+        ws = t.window_start
+        context = [*t.prefix[:ws], *t.prompt[1:-1]]
+        out.append([specials["bos"], *context_states(compiled, context, hole_id)[ws:], specials["sep"]])
     return out
 
 

@@ -66,8 +66,9 @@ class Generator:
                     for i in chunk
                 ]
                 filled = decode_holes(
-                    self.model, self.compiled, tasks, cfg, self.config.pad_id, self.config.sep_id, self.stats
-                )
+                    self.model, self.compiled, tasks, cfg, self.config.pad_id, self.config.sep_id, self.stats,
+                    hole_id=self.config.hole_id,
+                )  # fmt: skip
                 for i, actions in zip(chunk, filled):
                     answers[i].append(actions)
         return answers

@@ -47,6 +47,7 @@ __all__ = [
     "read_checkpoint_info",
     "repin_checkpoint",
     "save_checkpoint",
+    "state_embedding",
     "vocab_hash",
 ]
 
@@ -231,6 +232,13 @@ def save_checkpoint(
     model.save_pretrained(str(out), safe_serialization=True)  # safetensors; transformers 5 always is
     if not (out / "model.safetensors").is_file():
         raise CheckpointError(f"{out}: save_pretrained wrote no single model.safetensors (model too large to shard?)")
+    states = state_embedding(model)
+    if states is not None:  # a tree-state model (astgen.features): its embedding goes along
+        from safetensors.torch import save_file
+
+        from astgen.features import STATE_FILE
+
+        save_file({"weight": states.weight.detach().cpu().contiguous()}, str(out / STATE_FILE))
     info = {"format": CHECKPOINT_FORMAT, **_grammar_info(compiled), "model_config": config.to_dict()}
     if extra:
         info["training"] = extra
@@ -316,7 +324,43 @@ def load_checkpoint(
     if config.n_actions != info["n_actions"]:
         raise CheckpointError(f"{folder / ASTGEN_JSON}: model_config.n_actions disagrees with n_actions")
 
-    return load_weights(folder, config, device), config
+    model = load_weights(folder, config, device)
+    _attach_states(model, folder, compiled)
+    return model, config
+
+
+# the state embedding's attribute on a loaded model (training/tree_features.py trains it)
+STATE_ATTR = "astgen_state_embedding"
+
+
+def _attach_states(model: LlamaForCausalLM, folder: Path, compiled: CompiledGrammar) -> None:
+    """Attach the checkpoint's tree-state embedding (`astgen.features`), if it has one."""
+    from astgen.features import STATE_FILE, n_state_ids
+
+    path = folder / STATE_FILE
+    if not path.is_file():
+        return
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+    from torch import nn
+
+    try:
+        weight = load_file(str(path), device="cpu")["weight"]
+    except (SafetensorError, OSError, ValueError, RuntimeError, KeyError) as e:
+        raise CheckpointError(f"{path}: unreadable ({e})") from None
+    want = n_state_ids(compiled)
+    if weight.shape[0] != want:
+        raise CheckpointMismatchError(f"{path}: {weight.shape[0]} state ids, this astgen's grammar has {want}")
+    emb = nn.Embedding(weight.shape[0], weight.shape[1])
+    emb.weight.data.copy_(weight)
+    device = next(model.parameters()).device
+    # kept outside the module tree: save_pretrained and users' own model.generate() see the plain LM
+    object.__setattr__(model, STATE_ATTR, emb.to(device).eval())
+
+
+def state_embedding(model: Any) -> Any:
+    """The model's tree-state embedding (`torch.nn.Embedding`), or None if it reads actions only."""
+    return getattr(model, STATE_ATTR, None)
 
 
 def load_weights(folder: str | Path, config: ModelConfig, device: str = "cpu") -> LlamaForCausalLM:

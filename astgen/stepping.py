@@ -32,6 +32,9 @@ class KVStepper:
         self.inner: Any = inner if split else None
         self.head: Any = head if split else None
         self.model = model
+        from astgen.model import state_embedding
+
+        self.states = state_embedding(model)  # tree-state features (astgen.features), or None
         runner = self.inner if self.inner is not None else model
         # transformers 5.24 renamed `past_key_values` to `cache`; older versions only know the former
         self.cache_kw = "cache" if "cache" in inspect.signature(runner.forward).parameters else "past_key_values"
@@ -40,9 +43,10 @@ class KVStepper:
         self.positions = torch.zeros(batch_size, dtype=torch.long, device=self.device)
         self.logits: torch.Tensor | None = None
 
-    def feed(self, chunks: Sequence[Sequence[int]]) -> torch.Tensor:
+    def feed(self, chunks: Sequence[Sequence[int]], states: Sequence[Sequence[int]] | None = None) -> torch.Tensor:
         """Run each row's new tokens through the model in one call; [B, V] float logits after each
-        row's last token so far (a row fed nothing keeps the logits it had)."""
+        row's last token so far (a row fed nothing keeps the logits it had).  A tree-state model also
+        gets each token's state id (`astgen.features`), `states` shaped like `chunks`."""
         b, dev = self.batch_size, self.device
         lens = [len(c) for c in chunks]
         width = max(lens)
@@ -53,12 +57,22 @@ class KVStepper:
                 ids[r, : len(chunk)] = torch.tensor(list(chunk), dtype=torch.long)
                 new[r, : len(chunk)] = 1
         ids, new = ids.to(dev), new.to(dev)
+        embeds = None
+        if self.states is not None:
+            if states is None:
+                raise ValueError("this model reads tree-state features: pass `states` with the tokens")
+            sid = torch.zeros(b, width, dtype=torch.long)
+            for r, row in enumerate(states):
+                if row:
+                    sid[r, : len(row)] = torch.tensor(list(row), dtype=torch.long)
+            embeds = self.model.get_input_embeddings()(ids) + self.states(sid.to(dev))
         self.attn = torch.cat([self.attn, new], dim=1)
         pos = self.positions.unsqueeze(1) + torch.arange(width, device=dev).unsqueeze(0)
         lens_t = torch.tensor(lens, device=dev)
         last = (lens_t - 1).clamp(min=0)
         rows = torch.arange(b, device=dev)
-        kw = {"input_ids": ids, "attention_mask": self.attn, "position_ids": pos, "use_cache": True}
+        kw: dict[str, Any] = {"attention_mask": self.attn, "position_ids": pos, "use_cache": True}
+        kw.update({"input_ids": ids} if embeds is None else {"inputs_embeds": embeds})
         kw[self.cache_kw] = self.cache
         if self.inner is not None and self.head is not None:
             hidden = self.inner(**kw).last_hidden_state

@@ -14,14 +14,10 @@ from tests.test_training_fim import IDS, SOURCE, _doc_with_spans
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from astgen.features import document_states, n_state_ids, special_state_ids  # noqa: E402
 from astgen.model import ModelConfig, build_model  # noqa: E402
 from training.fim import FimConfig, MixedBatcher  # noqa: E402
-from training.tree_features import (  # noqa: E402
-    StateFeatureLM,
-    document_states,
-    n_state_ids,
-    special_state_ids,
-)
+from training.tree_features import StateFeatureLM  # noqa: E402
 
 
 def test_features_follow_windows_and_fim_layouts(codec: Codec) -> None:

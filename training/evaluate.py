@@ -28,11 +28,13 @@ from astgen.codec.holes import EXPR, LIST, program_from_spans
 from astgen.codec.source import quiet_compile
 from astgen.compiled_default import default_compiled
 from astgen.decoding import DecodeConfig
+from astgen.features import special_state_ids
 from astgen.generator import Generator
-from astgen.model import load_checkpoint
+from astgen.model import load_checkpoint, state_embedding
 from training.data import load_spans, load_split
 from training.fim import FimConfig, sample_holes
 from training.train import eval_documents, evaluate
+from training.tree_features import StateFeatureLM, StreamStates
 
 __all__ = ["bits_per_char", "infill_eval", "main"]
 
@@ -41,7 +43,16 @@ def bits_per_char(gen: Generator, data: str, split: str, max_tokens: int, seq_le
     stream, info = load_split(data, split)
     docs = eval_documents(info, max_tokens, seed=4321)
     t0 = time.perf_counter()
-    result = evaluate(gen.model, stream, docs, gen.config, seq_len, 16, gen.device)
+    emb = state_embedding(gen.model)
+    if emb is None:
+        result = evaluate(gen.model, stream, docs, gen.config, seq_len, 16, gen.device)
+    else:  # a tree-state model reads each action's state too (astgen.features)
+        model = StateFeatureLM(gen.model, emb.num_embeddings, emb)
+        states = StreamStates(gen.compiled, stream, info)
+        ids = special_state_ids(gen.compiled)
+        result = evaluate(
+            model, stream, docs, gen.config, seq_len, 16, gen.device, states, ids, gen.compiled.start_symbol
+        )
     return {
         "split": split,
         "documents": result["val_docs"],

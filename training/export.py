@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from astgen.compiled_default import default_compiled
-from astgen.model import load_checkpoint, save_checkpoint
+from astgen.model import load_checkpoint, save_checkpoint, state_embedding
 
 __all__ = ["export", "main"]
 
@@ -46,6 +46,9 @@ def export(run: Path, out: Path) -> dict[str, Any]:
         "weights_dtype": "float16",
     }
     model = model.to(torch.float16)
+    states = state_embedding(model)
+    if states is not None:
+        states.to(torch.float16)
     save_checkpoint(model, config, out, compiled, extra=summary)
     for leftover in ("generation_config.json",):
         (out / leftover).unlink(missing_ok=True)

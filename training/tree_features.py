@@ -1,14 +1,11 @@
-"""Tree-position features for the ablation of issue 14: each input action also carries the grammar
-state the *next* action is chosen in (the nonterminal being expanded, with its context flags, or the
-terminal being spelled), as an extra embedding added to the action embedding.
-
-The state is a function of the actions so far (the matcher knows it at every decoding step), so the
-model may read it without seeing the future.  Ids: grammar symbols below `dfa_base` keep their id;
-a terminal automaton state maps to `dfa_base + terminal index` (which terminal is being spelled, not
-how far); `<bos>`, `<hole>` and `<sep>` get three ids of their own after those.
+"""Tree-state features in training (issue 14): each input action also carries the grammar state the
+*next* action is chosen in (`astgen.features` defines the ids), as an embedding added to the action's.
 
     states = StreamStates(compiled, stream, info)           # states[a:b], per document on first use
     model = StateFeatureLM(llama, n_state_ids(compiled))    # forward(input_ids, states=...)
+
+The state embedding is saved next to the model as `astgen.features.STATE_FILE`; `astgen.model.load_checkpoint`
+attaches it to the model it loads.
 """
 
 from __future__ import annotations
@@ -20,34 +17,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from astgen.features import STATE_FILE, document_states
 from astgen.grammar.compiled import CompiledGrammar
-from astgen.grammar.replay import replay
 
-__all__ = ["StateFeatureLM", "StreamStates", "document_states", "n_state_ids", "special_state_ids"]
-
-STATE_FILE = "state_embedding.safetensors"  # the state embedding, next to the model's own files
-
-
-def _n_terminals(cg: CompiledGrammar) -> int:
-    return int(cg.arrays["sym_term"].max()) + 1
-
-
-def n_state_ids(cg: CompiledGrammar) -> int:
-    """Size of the state vocabulary: grammar symbols, terminals, three specials."""
-    return cg.dfa_base + _n_terminals(cg) + 3
-
-
-def special_state_ids(cg: CompiledGrammar) -> dict[str, int]:
-    """State ids of the model-only tokens, keyed as `astgen.codec.holes.layout` keys them."""
-    base = cg.dfa_base + _n_terminals(cg)
-    return {"bos": base, "hole": base + 1, "sep": base + 2}
-
-
-def document_states(cg: CompiledGrammar, actions: list[int]) -> np.ndarray:
-    """Per action of one document, the state id after it (the start symbol after its final <eos>)."""
-    tops = np.array(replay(cg, actions).tops[1:] + [cg.start_symbol], dtype=np.int64)
-    term = cg.arrays["sym_term"]
-    return np.where(tops >= cg.dfa_base, cg.dfa_base + term[tops], tops).astype(np.uint16)
+__all__ = ["StateFeatureLM", "StreamStates"]
 
 
 class StreamStates:
@@ -86,12 +59,13 @@ class StreamStates:
 class StateFeatureLM(nn.Module):
     """A causal LM whose input embedding is the action's plus its state's (see the module docstring)."""
 
-    def __init__(self, lm: nn.Module, n_states: int):
+    def __init__(self, lm: nn.Module, n_states: int, states: nn.Embedding | None = None):
         super().__init__()
         self.lm = lm
-        emb = lm.get_input_embeddings()
-        self.states = nn.Embedding(n_states, emb.embedding_dim)
-        nn.init.normal_(self.states.weight, std=0.02)
+        if states is None:  # a new one; `states`: a loaded model's (astgen.model.state_embedding)
+            states = nn.Embedding(n_states, lm.get_input_embeddings().embedding_dim)
+            nn.init.normal_(states.weight, std=0.02)
+        self.states = states
 
     def forward(self, input_ids: torch.Tensor, states: torch.Tensor, attention_mask: torch.Tensor | None = None) -> Any:
         embeds = self.lm.get_input_embeddings()(input_ids) + self.states(states)

@@ -76,6 +76,7 @@ class HoleTask:
     kind: str
     first: tuple[int, ...] | None = None
     context: HoleContext = HoleContext()
+    window_start: int = 0  # where in the program the prompt's context begins (prompt[1] is token window_start)
 
     def __post_init__(self) -> None:
         if self.kind not in HOLE_KINDS:
@@ -191,7 +192,7 @@ class HoledProgram:
         ws, we = prompt_window(len(ctx), pos, context, max_actions)
         first = self.first[k] if self.first else None
         rules = self.contexts[k] if self.contexts else HoleContext()
-        return HoleTask(ctx[:pos], [bos_id, *ctx[ws:we], sep_id], self.kinds[k], first, rules)
+        return HoleTask(ctx[:pos], [bos_id, *ctx[ws:we], sep_id], self.kinds[k], first, rules, ws)
 
 
 def _is_hole(value: GValue, markers: bool) -> tuple[bool, bytes | None]:
