@@ -21,6 +21,7 @@ LAYERS: dict[str, tuple[int, str]] = {
     "astgen.compiled_default": (2, "codec"),
     "astgen.validity": (2, "codec"),
     "astgen.roundtrip": (2, "codec"),
+    "astgen.features": (2, "codec"),
     "astgen.matcher": (3, "decode"),
     "astgen.sampling": (3, "decode"),
     "astgen.stepping": (3, "decode"),
@@ -34,7 +35,7 @@ LAYERS: dict[str, tuple[int, str]] = {
     "astgen.__main__": (6, "cli"),
     "astgen": (6, "cli"),  # the package's own __init__: lazy conveniences over the generator
 }
-TORCH_FREE = ("astgen.grammar", "astgen.codec", "astgen.errors", "astgen.corpus")
+TORCH_FREE = ("astgen.grammar", "astgen.codec", "astgen.errors", "astgen.corpus", "astgen.features")
 
 
 def _module_name(path: Path) -> str:
