@@ -218,7 +218,7 @@ def evaluate(
     seq_len: int,
     batch_size: int,
     device: torch.device,
-    states: np.ndarray | None = None,
+    states: Any = None,  # per-action state ids sliced like `stream` (training.tree_features.StreamStates)
     state_ids: dict[str, int] | None = None,
     start_state: int = 0,
 ) -> dict[str, float]:
@@ -423,7 +423,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     states = val_states = None
     state_ids: dict[str, int] | None = None
     if args.tree_features:
-        from training.tree_features import StateFeatureLM, StreamStates, n_state_ids, special_state_ids
+        from astgen.features import n_state_ids, special_state_ids
+        from training.tree_features import StateFeatureLM, StreamStates
 
         model = StateFeatureLM(model, n_state_ids(compiled))
         if resumed is not None:
