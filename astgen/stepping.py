@@ -34,7 +34,8 @@ class KVStepper:
         self.model = model
         from astgen.model import state_embedding
 
-        self.states = state_embedding(model)  # tree-state features (astgen.features), or None
+        emb = state_embedding(model)  # tree-state features (astgen.features), or None
+        self.states = emb.to(self.device) if emb is not None else None  # (the model may have moved since)
         runner = self.inner if self.inner is not None else model
         # transformers 5.24 renamed `past_key_values` to `cache`; older versions only know the former
         self.cache_kw = "cache" if "cache" in inspect.signature(runner.forward).parameters else "past_key_values"
