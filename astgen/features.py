@@ -14,8 +14,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from astgen.errors import GrammarError
-from astgen.grammar.actions import END
 from astgen.grammar.compiled import CompiledGrammar
 from astgen.grammar.replay import replay
 
@@ -56,40 +54,16 @@ def state_ids_of(cg: CompiledGrammar, symbols: np.ndarray) -> np.ndarray:
 
 def document_states(cg: CompiledGrammar, actions: Sequence[int]) -> np.ndarray:
     """Per action of one complete document, the state id after it (the start symbol after <eos>)."""
-    tops = np.array(replay(cg, list(actions)).tops[1:] + [cg.start_symbol], dtype=np.int64)
-    return state_ids_of(cg, tops).astype(np.uint16)
+    return np.array(context_states(cg, actions), dtype=np.uint16)
 
 
-def context_states(cg: CompiledGrammar, tokens: Sequence[int], hole_id: int) -> list[int]:
-    """Per token of a program with holes (`hole_id` where a hole's subtree or statements would be), the
-    state id after it, as `document_states` gives it for the complete program: a hole token gets the
-    `<hole>` id and stands for one finished subtree, or for list elements (the list stays open).
-    Raises GrammarError if the tokens leave the grammar."""
-    a = cg.arrays
-    rule_table, rule_push, rule_len = a["rule_table"], a["rule_push"], a["rule_len"]
-    kind_next, sym_local, sym_shift = a["kind_next"], a["sym_local"], a["sym_shift"]
-    ns, dfa_base, names = cg.vocab.piece_base, cg.dfa_base, cg.symbol_names
+def context_states(cg: CompiledGrammar, tokens: Sequence[int], hole_id: int | None = None) -> list[int]:
+    """Per token of a program, possibly with holes (`hole_id` where a hole's subtree or statements
+    would be; see `replay`), the state id after it, as `document_states` gives it for the complete
+    program; a hole token gets the `<hole>` id.  Raises GrammarError if the tokens leave the grammar."""
+    r = replay(cg, list(tokens), hole_id=hole_id)
+    end = r.end or cg.start_symbol  # after <eos>: the next document's start
+    after = np.array([*r.tops[1:], end], dtype=np.int64)
     hole_state = special_state_ids(cg)["hole"]
-    stack = [0, cg.start_symbol]
-    tops: list[int] = []
-    for i, act in enumerate(tokens):
-        if act == hole_id:
-            if not names[stack[-1]].startswith("Seq("):  # a list's elements: the list stays open
-                stack.pop()
-            tops.append(-1)
-            continue
-        top = stack.pop()
-        if top >= dfa_base:
-            if act != END:
-                if act < ns:
-                    raise GrammarError(f"token {i}: {cg.action_name(act)} inside {names[top]}")
-                nxt = int(kind_next[sym_local[top], act - ns])
-                stack.append(int(sym_shift[top]) + nxt if nxt >= 0 else top)
-        else:
-            r = int(rule_table[top, act]) if 0 <= act < ns else 0
-            if r == 0:
-                raise GrammarError(f"token {i}: {cg.action_name(act)} not allowed in {names[top]}")
-            stack.extend(int(x) for x in rule_push[r, : rule_len[r]])
-        tops.append(stack[-1] if top != 0 else cg.start_symbol)  # after <eos>: the next document's start
-    ids = state_ids_of(cg, np.array([max(t, 0) for t in tops], dtype=np.int64)).tolist()
-    return [hole_state if t < 0 else int(s) for t, s in zip(tops, ids)]
+    ids = state_ids_of(cg, after).tolist()
+    return [hole_state if t == hole_id else int(s) for t, s in zip(tokens, ids)]

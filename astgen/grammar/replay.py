@@ -17,10 +17,12 @@ __all__ = ["Replay", "replay"]
 
 @dataclass(frozen=True)
 class Replay:
-    """Per-step top symbols and forced flags of one action sequence."""
+    """Per-step top symbols and forced flags of one action sequence, and the top after its last step
+    (0 once the program is complete)."""
 
     tops: list[int]
     forced: list[bool]
+    end: int = 0
 
     @property
     def n_forced(self) -> int:
@@ -31,8 +33,11 @@ class Replay:
         return len(self.forced) - self.n_forced
 
 
-def replay(cg: CompiledGrammar, actions: list[int], strict: bool = False) -> Replay:
-    """Run `actions` through the automaton; raises GrammarError at the first disallowed action."""
+def replay(cg: CompiledGrammar, actions: list[int], strict: bool = False, hole_id: int | None = None) -> Replay:
+    """Run `actions` through the automaton; raises GrammarError at the first disallowed action.
+
+    With `hole_id`, that token stands for a hole: one finished subtree, or list elements when the top
+    is a list (the list stays open); it is never forced."""
     a = cg.arrays
     rule_table, rule_push, rule_len = a["rule_table"], a["rule_push"], a["rule_len"]
     kind_next, sym_local, sym_shift = a["kind_next"], a["sym_local"], a["sym_shift"]
@@ -43,6 +48,12 @@ def replay(cg: CompiledGrammar, actions: list[int], strict: bool = False) -> Rep
     tops: list[int] = []
     forced: list[bool] = []
     for i, act in enumerate(actions):
+        if act == hole_id:
+            tops.append(stack[-1])
+            forced.append(False)
+            if not cg.symbol_names[stack[-1]].startswith("Seq("):
+                stack.pop()
+            continue
         top = stack.pop()
         tops.append(top)
         forced.append(bool(counts[top] == 1))
@@ -58,4 +69,4 @@ def replay(cg: CompiledGrammar, actions: list[int], strict: bool = False) -> Rep
         if r == 0:
             raise GrammarError(f"step {i}: {cg.action_name(act)} not allowed in {cg.symbol_names[top]}")
         stack.extend(int(x) for x in rule_push[r, : rule_len[r]])
-    return Replay(tops, forced)
+    return Replay(tops, forced, stack[-1] if stack else 0)
