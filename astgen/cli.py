@@ -140,7 +140,7 @@ def _sample_chunk(args: tuple[int, int, int, int, str, tuple[int, int], bool]) -
     from astgen.compiled_default import default_compiled
     from astgen.matcher import MatcherConfig
     from astgen.sampling import sample_uniform
-    from astgen.validity import check_source
+    from astgen.validity import check_source, undefined_names
 
     seed, batch, max_actions, max_pieces, device, target, keep_sources = args
     cg = default_compiled()
@@ -172,6 +172,11 @@ def _sample_chunk(args: tuple[int, int, int, int, str, tuple[int, int], bool]) -
         stats["tree_sitter_exempt"] += v.tree_sitter_gap is not None
         if v.parses:
             import ast
+
+            undefined = undefined_names(src)
+            stats["names_ok"] += not undefined
+            if undefined and sum(f.startswith("pyflakes") for f in failures) < 2:
+                failures.append(f"pyflakes: {undefined[0]} (batch seed {seed})\n{src[:2000]}")
 
             from astgen.codec.source import quiet_parse
 
@@ -249,6 +254,7 @@ def sample(
         f"tree-sitter-python:  {pct('tree_sitter')} "
         f"({totals['tree_sitter_exempt']} exempt: constructs tree-sitter rejects, see docs/grammar.md)"
     )
+    typer.echo(f"pyflakes, no undefined name or use before assignment: {pct('names_ok')}")
     if python is not None:
         typer.echo(f"{python}: {_check_with(python, sources)}")
     typer.echo(f"mean size: {nodes / max(total, 1):.1f} ast nodes, {actions / max(total, 1):.1f} actions")
@@ -273,7 +279,7 @@ def sample(
             cg, show, seed=seed, max_actions=max_actions, max_terminal_pieces=max_terminal_pieces
         ):
             typer.echo("--- sample\n" + default_codec().decode(ids))
-    if totals["compile"] != total or totals["tree_sitter"] != total:
+    if totals["compile"] != total or totals["tree_sitter"] != total or totals["names_ok"] != total:
         raise typer.Exit(1)
 
 

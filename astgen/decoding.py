@@ -36,7 +36,7 @@ from astgen.features import context_states, special_state_ids, state_ids_of
 from astgen.grammar.actions import STOP
 from astgen.grammar.compiled import CompiledGrammar
 from astgen.grammar.versions import RUNNING, parse_version
-from astgen.matcher import Matcher, MatcherConfig
+from astgen.matcher import Matcher, MatcherConfig, SeedEntry
 from astgen.stepping import KVStepper
 
 __all__ = ["DecodeConfig", "DecodeStats", "decode_holes", "sample_from_logits"]
@@ -212,14 +212,11 @@ def decode_holes(
     if b == 0:
         return []
     vocab_size = int(model.get_output_embeddings().weight.shape[0])  # type: ignore[operator, union-attr]
-    seeds = [_seeds(compiled, t) for t in tasks]
-    mcfg = MatcherConfig(
-        strict=cfg.strict,
-        set_capacity=MatcherConfig.set_capacity + max(map(len, seeds)),
-        target_version=cfg.target_version,
-    )
+    mcfg = MatcherConfig(strict=cfg.strict, target_version=cfg.target_version)
     t_replay = time.perf_counter()
     matcher = Matcher.replayed(compiled, [t.prefix for t in tasks], device, mcfg)
+    seeds = [_seeds(matcher, t) for t in tasks]
+    matcher.reserve(max(map(len, seeds)) + 3 * cfg.max_actions)  # each action adds at most a few entries
     matcher.seed(seeds)
     stats.replay_seconds += time.perf_counter() - t_replay
     # budget: the shortest completion of everything open now, plus max_actions for the hole
@@ -307,8 +304,18 @@ def _prompt_states(compiled: CompiledGrammar, tasks: list[HoleTask], hole_id: in
     return out
 
 
-def _seeds(compiled: CompiledGrammar, task: HoleTask) -> list[tuple[int, int]]:
-    """The (set, name hash) entries of a hole's context: names its fill may not bind or delete."""
-    ctx = task.context
-    groups = (("nobind", ctx.nobind), ("keep", ctx.keep), ("unbound", ctx.unbound), ("bound", ctx.bound))
-    return [(compiled.set_index(s), compiled.name_hash(n.encode())) for s, names in groups for n in names]
+def _seeds(matcher: Matcher, task: HoleTask) -> list[SeedEntry]:
+    """The symbol-set entries of a hole's context: names its fill may not bind, delete or read, and the
+    names it may read (with their pieces, for strict lookups): those its scope bound before the hole
+    and, in a function, the module's names bound anywhere."""
+    compiled, ctx = matcher.compiled, task.context
+    out = [
+        SeedEntry(compiled.set_index(s), compiled.name_hash(n.encode()))
+        for s, names in (("nobind", ctx.nobind), ("keep", ctx.keep), ("unbound", ctx.unbound))
+        for n in names
+    ]
+    bound = compiled.set_index("bound")
+    for names, module in ((ctx.bound, False), (ctx.module_names, True)):
+        for n in names:
+            out.append(SeedEntry(bound, compiled.name_hash(n.encode()), matcher.spell(n), module))
+    return out

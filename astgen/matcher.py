@@ -2,12 +2,18 @@
 
 Per-sequence state lives in tensors [B, ...]: the pushdown stack of symbols with each entry's tree
 depth and block nesting, the remaining minimum cost to complete the tree, the running hash of the
-terminal being spelled, and a small table of symbol-set entries (hash, set, scope tag).  Every
+terminal being spelled (and its pieces), and a small table of symbol-set entries (hash, pieces, set,
+scope tag, and the field whose start or end makes a deferred binding take effect).  In strict mode a
+lookup terminal may only spell a name visible where it stands: an entry seen through Python's scope
+chain, or a builtin of the running interpreter (see `MatcherConfig.builtins`).  Every
 operation is a fixed sequence of tensor ops: no Python loop over the batch and no host
 synchronisation, so it runs unchanged on CPU, CUDA or the `meta` device."""
 
 from __future__ import annotations
 
+import builtins as _builtins
+import keyword
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,10 +22,36 @@ import torch
 from astgen.errors import GrammarError
 from astgen.grammar.actions import END
 from astgen.grammar.compiled import CompiledGrammar
+from astgen.grammar.ir import LOOKUP_MODES
 from astgen.grammar.lexical import SURROGATE_LEAD, TEXT_KINDS
 from astgen.grammar.versions import RUNNING
 
-__all__ = ["Matcher", "MatcherConfig"]
+__all__ = ["Matcher", "MatcherConfig", "SeedEntry", "default_builtins"]
+
+_LOAD, _LOCAL, _ENCLOSING = (LOOKUP_MODES.index(m) + 1 for m in ("load", "local", "enclosing"))
+_CHAIN, _ALIVE = 1, 2  # set_lookup codes (1 + index in SET_LOOKUPS)
+# defer_slot codes per stack position: a @defer field waiting for its end, being read, waiting for its start
+_WAIT_END, _READING, _WAIT_BEGIN = 1, 2, 3
+_NO_NAME = 1 << 20  # entry length of a name too long to look up
+
+
+def default_builtins() -> tuple[str, ...]:
+    """The names a strict load may always use: the running interpreter's builtins (and the module
+    attributes every module has), without keywords."""
+    names = set(dir(_builtins)) | {"__file__", "__name__", "__doc__", "__builtins__", "__spec__"}
+    return tuple(sorted(n for n in names if n.isidentifier() and not keyword.iskeyword(n)))
+
+
+@dataclass(frozen=True)
+class SeedEntry:
+    """A symbol-set entry placed before decoding (`Matcher.seed`): set index, name hash (see
+    `CompiledGrammar.name_hash`), the name's pieces (for lookups; empty: not looked up) and whether it
+    is bound at module level rather than in the scope open at the row's position."""
+
+    set: int
+    hash: int
+    pieces: tuple[int, ...] = ()
+    module: bool = False
 
 
 @dataclass(frozen=True)
@@ -35,7 +67,9 @@ class MatcherConfig:
     max_blocks: int = 16
     max_terminal_pieces: int | None = None
     stack_capacity: int = 512
-    set_capacity: int = 128
+    set_capacity: int = 256
+    name_pieces: int = 16  # pieces of a name an entry keeps for lookups (longer names are not looked up)
+    builtins: tuple[str, ...] | None = None  # names every load may use (None: default_builtins())
 
 
 _TABLE_CACHE: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
@@ -141,14 +175,67 @@ class Matcher:
         self.marker_slots = max(slots) + 1 if slots else 0
         self.set_scope = [int(x) for x in compiled.arrays["set_scope"]]  # the set whose markers scope each set
         self.has_read_add = bool((compiled.arrays["term_readadd"] >= 0).any())
-        # deferred bindings (see Grammar.set_defers): the one set that holds back additions to another
+        # deferred bindings (see Grammar.set_defers): per set the set that holds back its additions (-1: none)
         defer = [int(x) for x in compiled.arrays["set_defer"]]
-        held = [i for i, x in enumerate(defer) if x >= 0]
-        if len(held) > 1:
-            raise GrammarError("the matcher supports one deferring set")
-        self.pending_set = held[0] if held else -1
-        self.deferred_set = defer[held[0]] if held else -1
+        self.pending_of = {d: p for p, d in enumerate(defer) if d >= 0}
+        self.has_defer = bool(self.pending_of)
+        is_pending = torch.zeros(len(defer), dtype=torch.bool)
+        is_pending[list(self.pending_of.values())] = True
+        self.pending_sets = is_pending.to(self.device) if self.has_defer else None
+        # what a released entry becomes: the set it was held back for (its own set otherwise)
+        self.release_to = torch.tensor(
+            [d if d >= 0 else i for i, d in enumerate(defer)], dtype=torch.long, device=self.device
+        )
+        self._setup_lookups()
         self.reset()
+
+    def _setup_lookups(self) -> None:
+        """Lookup terminals, the rules that start one, and the builtins' pieces (strict mode only)."""
+        a, dev = self.compiled.arrays, self.device
+        lookup = a.get("term_lookup", np.zeros(1, dtype=np.int32))
+        self.lookup_terms = [int(i) for i in np.flatnonzero(lookup)]
+        self.has_lookup = bool(self.lookup_terms) and self.config.strict
+        if not self.has_lookup:
+            return
+        self.lookup_mode = [int(lookup[i]) for i in self.lookup_terms]
+        # the rules that push a lookup terminal's first state: they need a candidate to spell
+        col = {t: j for j, t in enumerate(self.lookup_terms)}
+        push, lens = a["rule_push"], a["rule_len"]
+        needs = np.full(push.shape[0], len(self.lookup_terms), dtype=np.int64)
+        for r in range(1, push.shape[0]):
+            for sym in push[r, : lens[r]]:
+                term = int(a["sym_term"][sym])
+                if a["is_term_start"][sym] and term in col:
+                    needs[r] = col[term]
+        self.rule_needs = torch.from_numpy(needs).to(dev)
+        # builtins as candidates, spelled as the codec spells names
+        from astgen.grammar.pieces import load_pieces
+
+        language = str(self.compiled.meta["language"])
+        vocab = load_pieces(language)
+        if vocab.pieces != self.compiled.vocab.pieces:
+            raise GrammarError("lookups need the grammar compiled with the shipped pieces of its language")
+        self._name_vocab = vocab
+        names = self.config.builtins if self.config.builtins is not None else default_builtins()
+        spelled = [vocab.encode("name", n.encode()) for n in names]
+        if not any(len(p) == 1 for p in spelled):
+            raise GrammarError("no builtin is one piece long: the completion costs of a load would be wrong")
+        P = self.config.name_pieces
+        bi = torch.full((len(spelled), P), -1, dtype=torch.long)
+        bl = torch.full((len(spelled),), _NO_NAME, dtype=torch.long)
+        for i, p in enumerate(spelled):
+            if len(p) <= P:
+                bi[i, : len(p)] = torch.tensor(p, dtype=torch.long)
+                bl[i] = len(p)
+        self.bi_pieces, self.bi_len = bi.to(dev), bl.to(dev)
+        self.bi_hash = torch.tensor([self.compiled.name_hash(n.encode()) for n in names], dtype=torch.long, device=dev)
+
+    def spell(self, name: str) -> tuple[int, ...]:
+        """The pieces of `name` as the codec spells it (what a seeded entry needs to be looked up); empty
+        when this matcher does no lookups."""
+        if not self.has_lookup:
+            return ()
+        return tuple(self._name_vocab.encode("name", name.encode()))
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
@@ -171,8 +258,18 @@ class Matcher:
         # innermost open marker of each set (-1: none), and under each marker the one it shadowed
         self.scope = torch.full((b, self.n_sets), -1, dtype=torch.long, device=dev)
         self.shadowed = torch.full((b, d), -1, dtype=torch.long, device=dev)
-        # per stack position: 1 = a @defer field not yet begun (bindings above it wait), 2 = one being read
+        # per stack position: a @defer field waiting for its end or start (bindings above it wait), or read
         self.defer_slot = torch.zeros(b, d, dtype=torch.long, device=dev)
+        # per entry: the stack position of the @defer field it waits for (-1: in effect), and whether it
+        # takes effect when that field starts (else when it ends)
+        self.ent_wait = torch.full((b, e), -1, dtype=torch.long, device=dev)
+        self.ent_wbeg = torch.zeros(b, e, dtype=torch.bool, device=dev)
+        p = self.config.name_pieces
+        self.ent_pieces = torch.full((b, e, p), -1, dtype=torch.long, device=dev)
+        self.ent_len = torch.full((b, e), _NO_NAME, dtype=torch.long, device=dev)
+        self.term_pieces = torch.full((b, p), -1, dtype=torch.long, device=dev)
+        self.closed = torch.zeros(b, d, dtype=torch.bool, device=dev)  # the scope marker here is closed
+        self.star = torch.zeros(b, dtype=torch.bool, device=dev)  # `from m import *` seen: any load goes
         no_limit = 1 << 40 if self.config.max_actions is None else self.config.max_actions
         self.limit = torch.full((b,), no_limit, dtype=torch.long, device=dev)
 
@@ -193,6 +290,13 @@ class Matcher:
         "scope",
         "shadowed",
         "defer_slot",
+        "ent_wait",
+        "ent_wbeg",
+        "ent_pieces",
+        "ent_len",
+        "term_pieces",
+        "closed",
+        "star",
         "limit",
     )
 
@@ -226,12 +330,12 @@ class Matcher:
         # symbol sets: a name may not end where it would repeat a name its set forbids
         term = t["sym_term"][top]
         tt = term.clamp(min=0)
-        same = t["term_same"][tt].gather(1, self.ent_set)
-        anyset = t["term_any"][tt].gather(1, self.ent_set)
-        in_scope = self._in_scope(t["term_outer"][tt])
-        clash = (self.ent_alive & (self.ent_hash == self.hash.unsqueeze(1)) & ((same & in_scope) | anyset)).any(1)
-        clash = clash & (term >= 0)
+        blocking = self._blocking(tt)
+        clash = (blocking & (self.ent_hash == self.hash.unsqueeze(1))).any(1) & (term >= 0)
         allowed[:, END] &= ~clash
+        lookup_fit = None
+        if self.has_lookup:
+            lookup_fit, rule_extra = self._lookups(allowed, top, term)
         # budgets: completion within max_actions, tree depth, block nesting
         ok_struct = torch.ones(allowed.shape[0], self.n_struct, dtype=torch.bool, device=self.device)
         ok_piece = torch.ones(allowed.shape[0], allowed.shape[1] - self.n_struct, dtype=torch.bool, device=self.device)
@@ -247,6 +351,9 @@ class Matcher:
             loc = t["sym_local"][top]
             piece_extra = 1 + t["kind_next_cost"][loc] - t["kind_cost"][loc].unsqueeze(1)
             ok_piece &= rem + piece_extra <= left
+            if lookup_fit is not None:  # a name must be spelled to its end, and a needed one is that long
+                ok_struct &= rem + t[mode + "extra"][top] + rule_extra <= left
+                ok_piece &= lookup_fit(rem.squeeze(1) - t["kind_cost"][loc], left.squeeze(1))
         if cfg.max_terminal_pieces is not None:
             end_ok = allowed[:, END] & ok_struct[:, END]
             long_term = is_dfa & (self.term_len >= cfg.max_terminal_pieces) & end_ok
@@ -256,6 +363,111 @@ class Matcher:
 
     _has_limit = False
 
+    def _blocking(self, term: torch.Tensor) -> torch.Tensor:
+        """[B, E] bool: the entries whose names terminal `term` ([B] index, >= 0) may not end on (its
+        `distinct`, `notin` sets in scope, `notin_any` sets anywhere)."""
+        t = self.t
+        same = t["term_same"][term].gather(1, self.ent_set)
+        anyset = t["term_any"][term].gather(1, self.ent_set)
+        in_scope = self._in_scope(t["term_outer"][term])
+        if self.pending_sets is not None:
+            # a binding still pending at module or class level blocks no read: there Python looks the name
+            # up by name (`x = x` reads a global or builtin x), while in a function it would be unbound
+            tag = self.ent_tag
+            by_name = (tag < 0) | (self.closed.gather(1, tag.clamp(min=0)) & (tag >= 0))
+            in_scope = in_scope & ~(by_name & self.pending_sets[self.ent_set])
+        return self.ent_alive & ((same & in_scope) | anyset)
+
+    def _member(self, keys: torch.Tensor, blocked: torch.Tensor, hashes: torch.Tensor) -> torch.Tensor:
+        """[B, C] bool: which `hashes` [B, C] equal the hash of some `blocked` entry (`keys` [B, E])."""
+        sentinel = torch.full_like(keys, self.hash_mod)  # above every hash
+        ordered = torch.where(blocked, keys, sentinel).sort(1).values
+        at = torch.searchsorted(ordered, hashes).clamp(max=ordered.shape[1] - 1)
+        return ordered.gather(1, at) == hashes
+
+    def _visible(self, mode: int, look_in: torch.Tensor) -> torch.Tensor:
+        """[B, E] bool: entries a lookup terminal of `mode` may name here (`look_in` [S]: sets it reads).
+        Every live entry is tagged with a scope marker still on the stack, so an entry of an enclosing
+        scope is visible unless that scope is closed (a class body seen from a nested scope)."""
+        t = self.t
+        tag = self.ent_tag
+        live = self.ent_alive & (self.ent_wait < 0) & look_in[self.ent_set]
+        how = t["set_lookup"][self.ent_set]
+        here = tag == self.scope.gather(1, t["set_scope"][self.ent_set])
+        closed = self.closed.gather(1, tag.clamp(min=0)) & (tag >= 0)
+        chain = how == _CHAIN
+        if mode == _LOAD:
+            return live & ((how == _ALIVE) | (chain & (here | ~closed)))
+        if mode == _LOCAL:
+            return live & chain & here
+        return live & chain & ~here & (tag >= 0) & ~closed  # enclosing function scopes (nonlocal)
+
+    def _lookups(self, allowed: torch.Tensor, top: torch.Tensor, term: torch.Tensor):
+        """Restrict `allowed` in place to what names a visible candidate: inside a lookup terminal, the
+        pieces that continue one and `<end>` where one is complete; a rule that starts a lookup terminal
+        only where it has a candidate.  Returns the budget checks: a function of (actions left after
+        this terminal, actions left) -> [B, pieces] candidates that fit, and [B, struct] the extra cost
+        of the rules that start a lookup terminal (its shortest candidate, beyond one piece)."""
+        t, P, ns = self.t, self.config.name_pieces, self.n_struct
+        b, e = self.ent_hash.shape
+        look_in = t["term_lookin"]
+        inside = top >= self.compiled.dfa_base
+        cur = torch.full_like(top, -1)
+        vis_cur = torch.zeros(b, e + self.bi_len.shape[0], dtype=torch.bool, device=self.device)
+        have, shortest = [], []
+        hashes = torch.cat([self.ent_hash, self.bi_hash.unsqueeze(0).expand(b, -1)], dim=1)
+        for j, (term_id, mode) in enumerate(zip(self.lookup_terms, self.lookup_mode)):
+            vis = self._visible(mode, look_in[term_id])
+            lens = torch.where(vis, self.ent_len, torch.full_like(self.ent_len, _NO_NAME))
+            if mode == _LOAD:
+                vis = torch.cat([vis, (~self.star).unsqueeze(1).expand(b, self.bi_len.shape[0])], dim=1)
+                lens = torch.cat([lens, self.bi_len.unsqueeze(0).expand(b, -1)], dim=1)
+                free = self.star  # after a star import any name goes
+            else:
+                vis = torch.cat([vis, vis.new_zeros(b, self.bi_len.shape[0])], dim=1)
+                lens = torch.cat([lens, lens.new_full((b, self.bi_len.shape[0]), _NO_NAME)], dim=1)
+                free = torch.zeros_like(self.star)
+            # a candidate it may not end on (e.g. a name a hole's fill may not delete) is none
+            vis = vis & ~self._member(self.ent_hash, self._blocking(torch.full_like(top, term_id)), hashes)
+            lens = torch.where(vis, lens, torch.full_like(lens, _NO_NAME))
+            low = lens.min(1).values
+            have.append(free | (low < _NO_NAME))
+            shortest.append(torch.where(free, torch.ones_like(low), low))
+            mine = inside & (term == term_id) & ~free
+            cur = torch.where(mine, j, cur)
+            vis_cur = torch.where(mine.unsqueeze(1), vis, vis_cur)
+        have.append(torch.ones_like(self.star))
+        shortest.append(torch.ones_like(self.hash))
+        have_t, short_t = torch.stack(have, 1), torch.stack(shortest, 1)
+        # rules that start a lookup terminal need a candidate
+        need = self.rule_needs[t["rule_table"][torch.where(inside, torch.zeros_like(top), top)]]  # [B, struct]
+        allowed[:, :ns] &= have_t.gather(1, need) | inside.unsqueeze(1)
+        rule_extra = torch.where(inside.unsqueeze(1), 0, short_t.gather(1, need) - 1)
+        # inside a lookup terminal: continue or end a candidate
+        pieces = torch.cat([self.ent_pieces, self.bi_pieces.unsqueeze(0).expand(b, -1, -1)], dim=1)  # [B, C, P]
+        lens = torch.cat([self.ent_len, self.bi_len.unsqueeze(0).expand(b, -1)], dim=1)
+        n = self.term_len
+        pos = torch.arange(P, device=self.device)
+        prefix = ((pieces == self.term_pieces.unsqueeze(1)) | (pos >= n.view(b, 1, 1))).all(2)
+        ok = vis_cur & prefix & (n <= P).unsqueeze(1)
+        nxt = pieces.gather(2, n.clamp(max=P - 1).view(b, 1, 1).expand(b, pieces.shape[1], 1)).squeeze(2)
+        more = ok & (lens > n.unsqueeze(1))
+        ends = (ok & (lens == n.unsqueeze(1))).any(1)
+        n_pieces = allowed.shape[1] - ns
+        counts = torch.zeros(b, n_pieces, dtype=torch.long, device=self.device)
+        counts.scatter_add_(1, nxt.clamp(min=0), more.long())
+        restricted = cur >= 0
+        allowed[:, ns:] &= (counts > 0) | ~restricted.unsqueeze(1)
+        allowed[:, END] &= ends | ~restricted
+
+        def fit(after: torch.Tensor, left: torch.Tensor) -> torch.Tensor:
+            fits = more & (after.unsqueeze(1) + lens - n.unsqueeze(1) + 1 <= left.unsqueeze(1))
+            c = torch.zeros(b, n_pieces, dtype=torch.long, device=self.device)
+            c.scatter_add_(1, nxt.clamp(min=0), fits.long())
+            return (c > 0) | ~restricted.unsqueeze(1)
+
+        return fit, rule_extra
+
     def _outer(self, tag: torch.Tensor) -> torch.Tensor:
         """The scope marker around the one at stack position `tag` (-1: none), elementwise."""
         out = self.shadowed.gather(1, tag.clamp(min=0).reshape(tag.shape[0], -1)).reshape(tag.shape)
@@ -263,25 +475,24 @@ class Matcher:
 
     def _in_scope(self, outer: torch.Tensor | None = None) -> torch.Tensor:
         """[B, E] bool: entries of the scope now open for their set (for rows where `outer` [B] is set, of
-        the scope around it).  A held-back (pending) entry is tagged with its @defer field's stack position
-        and counts inside the function that opened it."""
+        the scope around it)."""
         open_tag = self.scope.gather(1, self.t["set_scope"][self.ent_set])
         if outer is not None:
             open_tag = torch.where(outer.unsqueeze(1), self._outer(open_tag), open_tag)
-        if self.pending_set < 0:
-            return self.ent_tag == open_tag
-        held = self.ent_set == self.pending_set
-        return torch.where(held, self.ent_tag > open_tag, self.ent_tag == open_tag)
+        return self.ent_tag == open_tag
 
-    def _held_slot(self) -> torch.Tensor:
-        """[B]: the stack position of the innermost open @defer field if bindings wait for it now (it has
-        not begun, and it is inside the current function), else -1."""
+    def _held_slot(self, set_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """([B], [B] bool): the stack position of the innermost open @defer field if bindings of `set_id`
+        wait for it now (it has not begun and lies inside the set's current scope), else -1; and whether
+        that field releases them when it begins."""
         pos = torch.arange(self.defer_slot.shape[1], device=self.device).unsqueeze(0)
         open_ = (self.defer_slot > 0) & (pos < self.sp.unsqueeze(1))
         inner = torch.where(open_, pos, torch.full_like(pos, -1)).max(1).values
-        waiting = self.defer_slot.gather(1, inner.clamp(min=0).unsqueeze(1)).squeeze(1) == 1
-        fn = self.scope[:, self.set_scope[self.deferred_set]]
-        return torch.where(waiting & (inner > fn) & (fn >= 0), inner, torch.full_like(inner, -1))
+        flag = self.defer_slot.gather(1, inner.clamp(min=0).unsqueeze(1)).squeeze(1)
+        waiting = (flag == _WAIT_END) | (flag == _WAIT_BEGIN)
+        fn = self.scope[:, self.set_scope[set_id]]
+        held = torch.where(waiting & (inner > fn) & (inner >= 0), inner, torch.full_like(inner, -1))
+        return held, flag == _WAIT_BEGIN
 
     def set_limit(self, limit: torch.Tensor) -> None:
         """Per-sequence action budgets: sequence b must be complete after `limit[b]` actions in all
@@ -346,6 +557,12 @@ class Matcher:
         ph, pp = t["piece_hash"][piece], t["piece_pow"][piece]
         rolled = torch.where(start, ph, (self.hash * pp + ph) % self.hash_mod)
         step_piece = is_dfa & is_piece
+        name_len = self.term_len  # the pieces of the terminal an <end> completes
+        # the pieces of the terminal being spelled (entries keep them for lookups)
+        at = torch.where(start, torch.zeros_like(name_len), name_len)
+        at_c = at.clamp(max=self.term_pieces.shape[1] - 1).unsqueeze(1)
+        write = (step_piece & (at < self.term_pieces.shape[1])).unsqueeze(1)
+        self.term_pieces.scatter_(1, at_c, torch.where(write, piece.unsqueeze(1), self.term_pieces.gather(1, at_c)))
         self.term_len = torch.where(
             step_piece,
             torch.where(start, torch.ones_like(self.term_len), self.term_len + 1),
@@ -355,18 +572,26 @@ class Matcher:
         adds = t["term_add"][term.clamp(min=0)] & (is_dfa & is_end & (term >= 0)).unsqueeze(1)
         set_scope = self.set_scope
         outer = t["term_outer"][term.clamp(min=0)]
+        ending = is_dfa & is_end & (term >= 0)
+        removes = t["term_remove"][term.clamp(min=0)] & ending.unsqueeze(1)
+        for s in range(removes.shape[1]):  # `del x`: x leaves its set in the current scope
+            gone = self._in_scope() & (self.ent_set == s) & (self.ent_hash == self.hash.unsqueeze(1))
+            self.ent_alive &= ~(gone & removes[:, s : s + 1])
         for s in range(adds.shape[1]):
             tag = self.scope[:, set_scope[s]]
             tag = torch.where(outer, self._outer(tag), tag)
-            if s == self.deferred_set:  # a binding of a name not yet bound waits for its @defer field
-                held = self._held_slot()
-                bound = self.ent_alive & (self.ent_set == s) & (self.ent_tag == tag.unsqueeze(1))
+            pending = self.pending_of.get(s, -1)
+            if pending >= 0:  # a binding of a name not yet bound waits for its @defer field
+                held, begin = self._held_slot(s)
+                # a name the scope binds already (or declares global) takes effect at once
+                known = (self.ent_set == s) | (t["set_lookup"][self.ent_set] == _CHAIN)
+                bound = self.ent_alive & known & (self.ent_tag == tag.unsqueeze(1))
                 wait = (held >= 0) & ~(bound & (self.ent_hash == self.hash.unsqueeze(1))).any(1)
-                # outside every scope (module level) nothing reads these entries: keep the table for the rest
-                do = adds[:, s] & (tag >= 0)
-                self._add_entry_to(do, torch.where(wait, self.pending_set, s), torch.where(wait, held, tag))
+                self._add_entry_to(
+                    adds[:, s], torch.where(wait, pending, s), tag, name_len, torch.where(wait, held, -1), begin & wait
+                )
             else:
-                self._add_entry(adds[:, s], s, tag)
+                self._add_entry(adds[:, s], s, tag, name_len)
         if self.has_read_add:  # a name read before it is bound in its scope joins a set (see Terminal.read_add)
             tc = term.clamp(min=0)
             ra, ru = t["term_readadd"][tc], t["term_readunless"][tc]
@@ -376,7 +601,7 @@ class Matcher:
             in_scope = self._in_scope()
             named = self.ent_alive & in_scope & (self.ent_hash == self.hash.unsqueeze(1))
             known = (named & ((self.ent_set == rac) | (self.ent_set == ru.unsqueeze(1)))).any(1)
-            self._add_entry_to(ending & ~known & (tag >= 0), ra.clamp(min=0), tag)
+            self._add_entry_to(ending & ~known & (tag >= 0), ra.clamp(min=0), tag, name_len)
         # scopes: popping a marker re-opens the one it shadowed
         top_set = t["marker_set"][top]
         popped = valid & (top_set >= 0)
@@ -393,11 +618,20 @@ class Matcher:
         self.stack.scatter_(1, pos, torch.where(live, push, old_stack))
         self.tree_depth.scatter_(1, pos, torch.where(live, parent_t + inc_t, self.tree_depth.gather(1, pos)))
         self.block_depth.scatter_(1, pos, torch.where(live, parent_b + inc_b, self.block_depth.gather(1, pos)))
-        if self.pending_set >= 0:  # a @defer field starts waiting; what replaces a waiting field is being read
+        if self.has_defer:  # a @defer field starts waiting; what replaces a waiting field is being read
             was = self.defer_slot.gather(1, (self.sp - 1).unsqueeze(1))
             dj = torch.where(valid & ~is_dfa, t["rule_defer"][r], torch.full_like(r, -1)).unsqueeze(1)
-            flag = torch.where(k == dj, 1, torch.where((k == 0) & (was > 0), 2, 0))
+            waits = torch.where(t["rule_defer_begin"][r], _WAIT_BEGIN, _WAIT_END).unsqueeze(1)
+            flag = torch.where(k == dj, waits, torch.where((k == 0) & (was > 0), _READING, 0))
             self.defer_slot.scatter_(1, pos, torch.where(live, flag, self.defer_slot.gather(1, pos)))
+            # a field that releases its bindings when it begins: begun now
+            begun = valid & (was.squeeze(1) == _WAIT_BEGIN)
+            here = self.ent_wbeg & (self.ent_wait == (self.sp - 1).unsqueeze(1)) & begun.unsqueeze(1)
+            self._release(here)
+        # scope markers of a closed constructor (a class body); a star import
+        shut = t["rule_closed"][r].unsqueeze(1) & live & (~is_dfa & valid).unsqueeze(1)
+        self.closed.scatter_(1, pos, torch.where(live, shut, self.closed.gather(1, pos)))
+        self.star |= valid & ~is_dfa & t["rule_star"][r]
         # scopes: markers sit at the bottom of a rule's push; each remembers what it shadows
         push_set = t["marker_set"][push]
         for j in range(self.marker_slots):
@@ -411,13 +645,33 @@ class Matcher:
         new_sp = self.sp - 1 + plen
         self.error |= new_sp > cap
         self.sp = new_sp.clamp(max=cap)
-        if self.pending_set >= 0:  # a completed @defer field releases the bindings held for it
-            done = self.ent_alive & (self.ent_set == self.pending_set) & (self.ent_tag >= self.sp.unsqueeze(1))
-            fn = self.scope[:, self.set_scope[self.deferred_set]].unsqueeze(1).expand_as(self.ent_tag)
-            self.ent_set = torch.where(done, self.deferred_set, self.ent_set)
-            self.ent_tag = torch.where(done, fn, self.ent_tag)
+        if self.has_defer:  # a completed @defer field releases the bindings held for it
+            self._release((self.ent_wait >= 0) & (self.ent_wait >= self.sp.unsqueeze(1)))
         self.ent_alive &= self.ent_tag < self.sp.unsqueeze(1)
         self.steps += 1
+
+    def reserve(self, n: int) -> None:
+        """Grow the set table so that every row has at least `n` free entries (a decode that may bind
+        up to `n` names never runs out)."""
+        used = int(self.ent_alive.sum(1).max()) if self.ent_alive.numel() else 0
+        if used + n > self.ent_alive.shape[1]:
+            self._widen(used + n)
+
+    def _widen(self, size: int) -> None:
+        """Grow every row's set table to `size` entries (new entries empty)."""
+        b, e = self.ent_alive.shape
+        if size <= e:
+            return
+        for name, fill in _ENTRY_FILL.items():
+            cur = getattr(self, name)
+            shape = (b, size - e, *cur.shape[2:])
+            setattr(self, name, torch.cat([cur, torch.full(shape, fill, dtype=cur.dtype, device=cur.device)], dim=1))
+
+    def _release(self, which: torch.Tensor) -> None:
+        """Entries `which` [B, E] take effect: they join the set they were held back for."""
+        self.ent_set = torch.where(which, self.release_to[self.ent_set], self.ent_set)
+        self.ent_wait = torch.where(which, torch.full_like(self.ent_wait, -1), self.ent_wait)
+        self.ent_wbeg &= ~which
 
     # ------------------------------------------------------------------ fast replay
     @classmethod
@@ -444,37 +698,89 @@ class Matcher:
             return moved
         return m
 
-    def seed(self, entries: list[list[tuple[int, int]]]) -> None:
-        """Add symbol-set entries (set index, name hash; see `CompiledGrammar.name_hash`) to each row, in
-        the scope open at the row's position now: e.g. the names a hole's fill must not bind.  Raises
-        GrammarError if a row's entries do not fit `MatcherConfig.set_capacity`."""
-        alive, scope = self.ent_alive.cpu(), self.scope.cpu()
-        ent_hash, ent_set, ent_tag = self.ent_hash.cpu(), self.ent_set.cpu(), self.ent_tag.cpu()
+    def seed(self, entries: Sequence[Sequence[SeedEntry | tuple[int, int]]]) -> None:
+        """Add symbol-set entries to each row (a `SeedEntry`, or (set index, name hash)) in the scope open
+        at the row's position now, or at module level: e.g. the names a hole's fill must not bind, and
+        the names bound around it that it may read.  Raises GrammarError if a row's entries do not fit
+        `MatcherConfig.set_capacity`."""
+        names = ("ent_alive", "ent_hash", "ent_set", "ent_tag", "ent_wait", "ent_pieces", "ent_len")
+        host = {n: getattr(self, n).cpu() for n in names}
+        scope = self.scope.cpu()
+        P = self.config.name_pieces
         for b, row in enumerate(entries):
-            free = (~alive[b]).nonzero().flatten().tolist()
+            free = (~host["ent_alive"][b]).nonzero().flatten().tolist()
             if len(free) < len(row):
                 raise GrammarError(
                     f"row {b}: {len(row)} names do not fit the matcher's {len(free)} free set entries "
                     "(raise MatcherConfig.set_capacity)"
                 )
-            for slot, (s, h) in zip(free, row):
-                ent_hash[b, slot], ent_set[b, slot] = h, s
-                ent_tag[b, slot] = scope[b, self.set_scope[s]]
-                alive[b, slot] = True
-        dev = self.device
-        self.ent_alive, self.ent_hash = alive.to(dev), ent_hash.to(dev)
-        self.ent_set, self.ent_tag = ent_set.to(dev), ent_tag.to(dev)
+            for slot, item in zip(free, row):
+                e = item if isinstance(item, SeedEntry) else SeedEntry(int(item[0]), int(item[1]))
+                host["ent_hash"][b, slot], host["ent_set"][b, slot] = e.hash, e.set
+                host["ent_tag"][b, slot] = -1 if e.module else scope[b, self.set_scope[e.set]]
+                host["ent_wait"][b, slot] = -1
+                host["ent_pieces"][b, slot] = -1
+                if e.pieces and len(e.pieces) <= P:
+                    host["ent_pieces"][b, slot, : len(e.pieces)] = torch.tensor(e.pieces, dtype=torch.long)
+                    host["ent_len"][b, slot] = len(e.pieces)
+                else:
+                    host["ent_len"][b, slot] = _NO_NAME
+                host["ent_alive"][b, slot] = True
+        for n in names:
+            setattr(self, n, host[n].to(self.device))
 
-    def _add_entry(self, do: torch.Tensor, set_id: int, tag: torch.Tensor) -> None:
-        self._add_entry_to(do, torch.full_like(tag, set_id), tag)
+    def _add_entry(self, do: torch.Tensor, set_id: int, tag: torch.Tensor, name_len: torch.Tensor) -> None:
+        self._add_entry_to(do, torch.full_like(tag, set_id), tag, name_len)
 
-    def _add_entry_to(self, do: torch.Tensor, set_ids: torch.Tensor, tag: torch.Tensor) -> None:
-        slot = (~self.ent_alive).to(torch.uint8).argmax(1, keepdim=True)
+    def _add_entry_to(
+        self,
+        do: torch.Tensor,
+        set_ids: torch.Tensor,
+        tag: torch.Tensor,
+        name_len: torch.Tensor,
+        wait: torch.Tensor | int = -1,
+        begin: torch.Tensor | bool = False,
+    ) -> None:
+        """Add the terminal just ended (hash, pieces) to sets `set_ids` [B] where `do` [B]; a full table
+        sets `error` for that row instead of overwriting an entry."""
+        free = ~self.ent_alive
+        full = do & ~free.any(1)
+        self.error |= full
+        do = do & ~full
+        slot = free.to(torch.uint8).argmax(1, keepdim=True)
         d = do.unsqueeze(1)
-        self.ent_hash.scatter_(1, slot, torch.where(d, self.hash.unsqueeze(1), self.ent_hash.gather(1, slot)))
-        self.ent_set.scatter_(1, slot, torch.where(d, set_ids.unsqueeze(1), self.ent_set.gather(1, slot)))
-        self.ent_tag.scatter_(1, slot, torch.where(d, tag.unsqueeze(1), self.ent_tag.gather(1, slot)))
+
+        def put(name: str, value: torch.Tensor) -> None:
+            cur = getattr(self, name)
+            cur.scatter_(1, slot, torch.where(d, value.unsqueeze(1), cur.gather(1, slot)))
+
+        put("ent_hash", self.hash)
+        put("ent_set", set_ids)
+        put("ent_tag", tag)
+        put("ent_wait", torch.as_tensor(wait, device=self.device).long().expand_as(tag))
+        put("ent_wbeg", torch.as_tensor(begin, device=self.device).bool().expand_as(do))
+        P = self.term_pieces.shape[1]
+        put("ent_len", torch.where(name_len <= P, name_len, _NO_NAME))
+        known = torch.arange(P, device=self.device).unsqueeze(0) < name_len.unsqueeze(1)
+        spelled = torch.where(known, self.term_pieces, torch.full_like(self.term_pieces, -1))
+        idx = slot.unsqueeze(2).expand(-1, 1, P)
+        self.ent_pieces.scatter_(
+            1, idx, torch.where(d.unsqueeze(2), spelled.unsqueeze(1), self.ent_pieces.gather(1, idx))
+        )
         self.ent_alive.scatter_(1, slot, d | self.ent_alive.gather(1, slot))
+
+
+# the value of an empty set-table entry, per entry tensor
+_ENTRY_FILL: dict[str, int] = {
+    "ent_hash": 0,
+    "ent_set": 0,
+    "ent_tag": 0,
+    "ent_alive": False,
+    "ent_wait": -1,
+    "ent_wbeg": False,
+    "ent_pieces": -1,
+    "ent_len": _NO_NAME,
+}
 
 
 class _ScalarReplay:
@@ -484,15 +790,17 @@ class _ScalarReplay:
 
     def __init__(self, m: Matcher, b: int):
         self.m, self.b = m, b
-        a = m.compiled.arrays
-        self.a = a
-        self.mincost = a["strict_mincost" if m.config.strict else "mincost"]
+        self.a = m.compiled.arrays
+        self.mincost = self.a["strict_mincost" if m.config.strict else "mincost"]
 
-    def _held_slot(self, defer_slot: list[int], sp: int, scope: list[int]) -> int:
+    def _held_slot(self, defer_slot: list[int], sp: int, scope: list[int], set_id: int) -> tuple[int, bool]:
         """Matcher._held_slot for this row."""
         inner = max((p for p in range(sp) if defer_slot[p] > 0), default=-1)
-        fn = scope[self.m.set_scope[self.m.deferred_set]]
-        return inner if inner >= 0 and defer_slot[inner] == 1 and inner > fn >= 0 else -1
+        flag = defer_slot[inner] if inner >= 0 else 0
+        fn = scope[self.m.set_scope[set_id]]
+        if inner >= 0 and flag in (_WAIT_END, _WAIT_BEGIN) and inner > fn:
+            return inner, flag == _WAIT_BEGIN
+        return -1, False
 
     def run(self, actions: list[int]) -> None:
         m, b, a = self.m, self.b, self.a
@@ -503,27 +811,56 @@ class _ScalarReplay:
         kind_next, sym_local, sym_shift = a["kind_next"], a["sym_local"], a["sym_shift"]
         is_term_start, piece_hash, piece_pow = a["is_term_start"], a["piece_hash"], a["piece_pow"]
         sym_term, term_add, marker_set = a["sym_term"], a["term_add"], a["marker_set"]
+        term_remove = a["term_remove"]
+        rule_defer, rule_defer_begin = a["rule_defer"], a["rule_defer_begin"]
+        rule_closed, rule_star, set_lookup = a["rule_closed"], a["rule_star"], a["set_lookup"]
+        release_to = m.release_to.tolist()
         cost = self.mincost
         cap = m.stack.shape[1]
+        P = m.config.name_pieces
         stack = m.stack[b].tolist()
         tdep = m.tree_depth[b].tolist()
         bdep = m.block_depth[b].tolist()
         shadowed = m.shadowed[b].tolist()
         defer_slot = m.defer_slot[b].tolist()
-        rule_defer = a["rule_defer"]
-        pending, deferred = m.pending_set, m.deferred_set
+        closed = m.closed[b].tolist()
+        star = bool(m.star[b])
         scope = m.scope[b].tolist()
         sp = int(m.sp[b])
         remaining = int(m.remaining[b])
         h = int(m.hash[b])
         term_len = int(m.term_len[b])
-        ent_hash, ent_set = m.ent_hash[b].tolist(), m.ent_set[b].tolist()
-        ent_tag, ent_alive = m.ent_tag[b].tolist(), m.ent_alive[b].tolist()
+        term_pieces = m.term_pieces[b].tolist()
+        ent = {
+            name: getattr(m, name)[b].tolist()
+            for name in ("ent_hash", "ent_set", "ent_tag", "ent_alive", "ent_wait", "ent_wbeg", "ent_pieces", "ent_len")
+        }
+        ent_hash, ent_set, ent_tag, ent_alive = ent["ent_hash"], ent["ent_set"], ent["ent_tag"], ent["ent_alive"]
+        ent_wait, ent_wbeg, ent_pieces, ent_len = ent["ent_wait"], ent["ent_wbeg"], ent["ent_pieces"], ent["ent_len"]
         n_sets = term_add.shape[1]
+
+        def add(set_id: int, tag: int, wait: int = -1, begin: bool = False) -> None:
+            if False not in ent_alive:  # the table grows (Matcher._widen at the end)
+                grow = len(ent_alive)
+                for name, fill in _ENTRY_FILL.items():
+                    ent[name].extend([[-1] * P if name == "ent_pieces" else fill for _ in range(grow)])
+            slot = ent_alive.index(False)
+            ent_hash[slot], ent_set[slot], ent_tag[slot] = h, set_id, tag
+            ent_wait[slot], ent_wbeg[slot] = wait, begin
+            ent_len[slot] = term_len if term_len <= P else _NO_NAME
+            ent_pieces[slot] = [p if j < term_len else -1 for j, p in enumerate(term_pieces)]
+            ent_alive[slot] = True
+
+        def release(e: int) -> None:
+            ent_set[e], ent_wait[e], ent_wbeg[e] = release_to[ent_set[e]], -1, False
+
+        def in_scope(e: int) -> bool:
+            return ent_tag[e] == scope[m.set_scope[ent_set[e]]]
+
         for i, act in enumerate(actions):
             act = int(act)
             top = stack[sp - 1]
-            dj = -1
+            dj, r = -1, 0
             if top >= dfa_base:
                 if act == END:
                     push: list[int] = []
@@ -546,42 +883,49 @@ class _ScalarReplay:
             if top >= dfa_base and act >= ns:
                 piece = act - ns
                 ph = int(piece_hash[piece])
+                at = 0 if is_term_start[top] else term_len
+                if at < P:
+                    term_pieces[at] = piece
                 if is_term_start[top]:
                     h, term_len = ph, 1
                 else:
                     h, term_len = (h * int(piece_pow[piece]) + ph) % mod, term_len + 1
             elif top >= dfa_base and act == END:
-                term_len = 0
                 term = int(sym_term[top])
                 if term >= 0:
                     for s in range(n_sets):
-                        if term_add[term, s]:
-                            s_add, tag = s, scope[m.set_scope[s]]
-                            if a["term_outer"][term]:
-                                tag = shadowed[tag] if tag >= 0 else -1
-                            if s == deferred:
-                                held = self._held_slot(defer_slot, sp, scope)
-                                bound = any(
-                                    alive and es == s and et == tag and eh == h
-                                    for alive, eh, es, et in zip(ent_alive, ent_hash, ent_set, ent_tag)
-                                )
-                                if held >= 0 and not bound:
-                                    s_add, tag = pending, held
-                                if tag < 0:
-                                    continue
-                            slot = ent_alive.index(False) if False in ent_alive else 0
-                            ent_hash[slot], ent_set[slot], ent_tag[slot] = h, s_add, tag
-                            ent_alive[slot] = True
+                        if term_remove[term, s]:
+                            for e in range(len(ent_alive)):
+                                if ent_alive[e] and ent_set[e] == s and ent_hash[e] == h and in_scope(e):
+                                    ent_alive[e] = False
+                    for s in range(n_sets):
+                        if not term_add[term, s]:
+                            continue
+                        tag = scope[m.set_scope[s]]
+                        if a["term_outer"][term]:
+                            tag = shadowed[tag] if tag >= 0 else -1
+                        pending = m.pending_of.get(s, -1)
+                        if pending >= 0:
+                            held, begin = self._held_slot(defer_slot, sp, scope, s)
+                            bound = any(
+                                alive and (es == s or set_lookup[es] == _CHAIN) and et == tag and eh == h
+                                for alive, eh, es, et in zip(ent_alive, ent_hash, ent_set, ent_tag)
+                            )
+                            if held >= 0 and not bound:
+                                add(pending, tag, held, begin)
+                            else:
+                                add(s, tag)
+                        else:
+                            add(s, tag)
                     ra, ru = int(a["term_readadd"][term]), int(a["term_readunless"][term])
                     tag = scope[m.set_scope[ra]] if ra >= 0 else -1
                     known = any(
-                        alive and eh == h and es in (ra, ru) and et == scope[m.set_scope[es]]
-                        for alive, eh, es, et in zip(ent_alive, ent_hash, ent_set, ent_tag)
+                        ent_alive[e] and ent_hash[e] == h and ent_set[e] in (ra, ru) and in_scope(e)
+                        for e in range(len(ent_alive))
                     )
                     if ra >= 0 and tag >= 0 and not known:
-                        slot = ent_alive.index(False) if False in ent_alive else 0
-                        ent_hash[slot], ent_set[slot], ent_tag[slot] = h, ra, tag
-                        ent_alive[slot] = True
+                        add(ra, tag)
+                term_len = 0
             k = int(marker_set[top])
             if k >= 0:
                 scope[k] = shadowed[sp - 1]
@@ -589,8 +933,12 @@ class _ScalarReplay:
             was = defer_slot[sp - 1]
             for j, sym in enumerate(push):
                 pos = min(sp - 1 + j, cap - 1)
-                if pending >= 0:
-                    defer_slot[pos] = 1 if j == dj else 2 if j == 0 and was > 0 else 0
+                if m.has_defer:
+                    if j == dj:
+                        defer_slot[pos] = _WAIT_BEGIN if rule_defer_begin[r] else _WAIT_END
+                    else:
+                        defer_slot[pos] = _READING if j == 0 and was > 0 else 0
+                closed[pos] = bool(rule_closed[r]) and top < dfa_base
                 stack[pos] = sym
                 tdep[pos] = parent_t + inc_t[j]
                 bdep[pos] = parent_b + inc_b[j]
@@ -598,25 +946,33 @@ class _ScalarReplay:
                 if kj >= 0 and j < m.marker_slots:
                     shadowed[pos] = scope[kj]
                     scope[kj] = pos
+            if m.has_defer and was == _WAIT_BEGIN:
+                for e in range(len(ent_alive)):
+                    if ent_wbeg[e] and ent_wait[e] == sp - 1:
+                        release(e)
+            if top < dfa_base and rule_star[r]:
+                star = True
             sp = sp - 1 + len(push)
             if sp > cap:
                 raise GrammarError(f"step {i}: the program nests deeper than the matcher's stack ({cap})")
-            if pending >= 0 and pending in ent_set:
-                fn = scope[m.set_scope[deferred]]
-                for e, (alive, es, et) in enumerate(zip(ent_alive, ent_set, ent_tag)):
-                    if alive and es == pending and et >= sp:
-                        ent_set[e], ent_tag[e] = deferred, fn
-            ent_alive = [alive and tag < sp for alive, tag in zip(ent_alive, ent_tag)]
+            if m.has_defer:
+                for e in range(len(ent_alive)):
+                    if ent_wait[e] >= 0 and ent_wait[e] >= sp:
+                        release(e)
+            ent_alive[:] = [alive and tag < sp for alive, tag in zip(ent_alive, ent_tag)]
         dev = m.device
+        if len(ent_alive) > m.ent_alive.shape[1]:
+            m._widen(len(ent_alive))
         m.stack[b] = torch.tensor(stack, device=dev)
         m.tree_depth[b] = torch.tensor(tdep, device=dev)
         m.block_depth[b] = torch.tensor(bdep, device=dev)
         m.shadowed[b] = torch.tensor(shadowed, device=dev)
         m.defer_slot[b] = torch.tensor(defer_slot, device=dev)
+        m.closed[b] = torch.tensor(closed, device=dev)
+        m.star[b] = star
         m.scope[b] = torch.tensor(scope, device=dev)
         m.sp[b], m.remaining[b], m.hash[b], m.term_len[b] = sp, remaining, h, term_len
+        m.term_pieces[b] = torch.tensor(term_pieces, device=dev)
         m.steps[b] += len(actions)
-        m.ent_hash[b] = torch.tensor(ent_hash, device=dev)
-        m.ent_set[b] = torch.tensor(ent_set, device=dev)
-        m.ent_tag[b] = torch.tensor(ent_tag, device=dev)
-        m.ent_alive[b] = torch.tensor(ent_alive, device=dev)
+        for name, values in ent.items():
+            getattr(m, name)[b] = torch.tensor(values, device=dev)

@@ -9,7 +9,14 @@ from typing import Any
 
 from astgen.codec.source import quiet_compile, quiet_parse
 
-__all__ = ["TREE_SITTER_GAPS", "Validity", "check_source", "tree_sitter_gap", "tree_sitter_errors"]
+__all__ = [
+    "TREE_SITTER_GAPS",
+    "Validity",
+    "check_source",
+    "tree_sitter_errors",
+    "tree_sitter_gap",
+    "undefined_names",
+]
 
 # Valid Python that tree-sitter-python (0.25) rejects; documented with minimal examples in
 # docs/grammar.md.  Only programs containing one of these are exempt from the tree-sitter check.
@@ -149,3 +156,21 @@ def check_source(source: str) -> Validity:
     if ts and not err:
         err = "tree-sitter: " + "; ".join(ts[:3])
     return Validity(True, compiles, not ts, err, gap)
+
+
+def undefined_names(source: str, filename: str = "<generated>") -> list[str]:
+    """pyflakes' reports of a name used where it is not bound: undefined names (F821) and locals read
+    before their assignment (F823), as `line:col: message` (empty for code that does not parse)."""
+    from pyflakes import checker, messages
+
+    try:
+        tree = quiet_parse(source, filename)
+    except SyntaxError:
+        return []
+    wanted = (messages.UndefinedName, messages.UndefinedLocal)
+    found = checker.Checker(tree, filename=filename).messages
+    return [
+        f"{m.lineno}:{m.col + 1}: {m.message % m.message_args}"
+        for m in sorted(found, key=lambda m: (m.lineno, m.col))
+        if isinstance(m, wanted)
+    ]

@@ -100,10 +100,9 @@ OUTER = "total = 0\nresult = []\n\ndef add(items):\n    for x in items:\n       
     "plan",
     [
         "result = x",
-        "result += [x]",
         "for result in items:\n            pass",
         "with x as result:\n            pass",
-        "try:\n            pass\n        except E as result:\n            pass",
+        "try:\n            pass\n        except Exception as result:\n            pass",
         "import result",
         "from m import result",
         "print((result := x))",

@@ -62,7 +62,7 @@ def test_plus_is_one_then_star() -> None:
         ("flags\nstart x\nnonterminal x()\n  X() @scope=nope\n", "unknown set"),
         ("flags\nstart x\nnonterminal x()\n  X(y: x) @defer=z\n", "line 4: @defer names unknown field 'z'"),
         ("flags\nset s defers=t\nstart x\n", "line 2: set s: unknown deferred set 't'"),
-        ("flags\nset s\nset t scope=s defers=s\n", "line 3: set t: takes one option"),
+        ("flags\nset s\nset t scope=s defers=s\n", "line 3: set t: takes scope= or defers="),
         ("flags\nset s\nset t defers=s\nset u defers=s\n", "line 4: set u: only one set may defer"),
         ("flags\nterminal n identifier scope=inner\n", "line 2: terminal scope= takes `outer`"),
     ],

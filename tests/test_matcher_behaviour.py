@@ -142,7 +142,7 @@ def test_tree_depth_budget_bounds_nesting(compiled: CompiledGrammar, codec: Code
 
 def test_elif_chains_are_not_nested_blocks(codec: Codec, compiled: CompiledGrammar) -> None:
     """CPython counts loops/try/with towards its 20 nested blocks, not if/elif."""
-    src = "if a:\n    pass\n" + "".join(f"elif x{i}:\n    pass\n" for i in range(30))
+    src = "from m import *\nif a:\n    pass\n" + "".join(f"elif x{i}:\n    pass\n" for i in range(30))
     ids = codec.encode(src)
     m = Matcher(compiled, 1, config=MatcherConfig(strict=True, max_blocks=4))
     for a in ids:

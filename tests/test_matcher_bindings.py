@@ -26,27 +26,30 @@ UNBOUND = [
     "def f(s):\n    def g():\n        pass\n    x = [(y := x) for _ in s]\n",
 ]
 
-# ordinary code in the same shapes
+# ordinary code in the same shapes (after a star import, so that strict lookups allow every free name)
 BOUND = [
-    "def f(x):\n    x = x + 1\n",
-    "def f():\n    x = 1\n    x = x + 1\n",
-    "def f(xs):\n    for x in xs:\n        x = str(x)\n",
-    "def f(path):\n    for path in g(path):\n        pass\n",
-    "def f():\n    y = (z := 1) + z\n",
-    "def f():\n    g = lambda n: g(n - 1)\n",
-    "def f(s):\n    x = [i for i in s if i]\n",
-    "def f(s):\n    for i, x in enumerate(s):\n        y = x\n    return y\n",
-    "def f(fn):\n    def wrapper():\n        pass\n    wrapper = wraps(fn)(wrapper)\n",
-    "class C:\n    @property\n    def p(self):\n        pass\n\n    @p.setter\n    def p(self, v):\n        pass\n",
-    "class C:\n    codec = codec\n",
-    "repr = repr(1)\nfor x in x:\n    pass\n",
-    "def f():\n    global x\n    x = x + 1\n",
-    "def f():\n    import os.path\n    path = os.path\n",
+    "from m import *\n" + source
+    for source in [
+        "def f(x):\n    x = x + 1\n",
+        "def f():\n    x = 1\n    x = x + 1\n",
+        "def f(xs):\n    for x in xs:\n        x = str(x)\n",
+        "def f(path):\n    for path in g(path):\n        pass\n",
+        "def f():\n    y = (z := 1) + z\n",
+        "def f():\n    g = lambda n: g(n - 1)\n",
+        "def f(s):\n    x = [i for i in s if i]\n",
+        "def f(s):\n    for i, x in enumerate(s):\n        y = x\n    return y\n",
+        "def f(fn):\n    def wrapper():\n        pass\n    wrapper = wraps(fn)(wrapper)\n",
+        "class C:\n    @property\n    def p(self):\n        pass\n\n    @p.setter\n    def p(self, v):\n        pass\n",
+        "class C:\n    codec = codec\n",
+        "repr = repr(1)\nfor x in x:\n    pass\n",
+        "def f():\n    global x\n    x = x + 1\n",
+        "def f():\n    import os.path\n    path = os.path\n",
+    ]
 ]
 
 
 def first_refused(codec: Codec, compiled: CompiledGrammar, source: str) -> int | None:
-    """The index of the first action of `source` that the (non-strict) mask refuses, or None."""
+    """The index of the first action of `source` that the strict mask refuses, or None."""
     m = Matcher(compiled, 1)
     for i, a in enumerate(codec.encode(source)):
         if not bool(m.mask()[0, a]):

@@ -46,6 +46,9 @@ class HoleContext:
     keep: tuple[str, ...] = ()
     unbound: tuple[str, ...] = ()
     bound: tuple[str, ...] = ()  # names the scope has bound before the hole (a fill may read, then rebind them)
+    # module-level names a fill in a function may read although they are bound after the hole (the
+    # function runs once the module has run)
+    module_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.yields not in YIELD_RULES:
@@ -57,7 +60,15 @@ def hole_contexts(module: ast.Module, generators: Collection[int] = ()) -> dict[
     whose replaced code made their function a generator (e.g. `rewrite --function` of a generator)."""
     source = ast.unparse(module)
     tree = ast.parse(source)
-    tables = _TableIndex(symtable.symtable(source, "<holes>", "exec"))
+    top = symtable.symtable(source, "<holes>", "exec")
+    tables = _TableIndex(top)
+    module_names = tuple(
+        sorted(
+            s.get_name()
+            for s in top.get_symbols()
+            if (s.is_assigned() or s.is_imported() or s.is_namespace()) and marker_index(s.get_name()) is None
+        )
+    )
     out: dict[int, HoleContext] = {}
     for scope, markers in _marker_scopes(tree):
         table = tables.of(scope)
@@ -90,7 +101,7 @@ def hole_contexts(module: ast.Module, generators: Collection[int] = ()) -> dict[
             # (a name local only through a comprehension, as 3.12+ symtables inline them, is not bound here)
             unbound = tuple(sorted(n for n in later if n in bindings and not any(p < at for p in bindings[n])))
             bound = tuple(sorted({n for n, ps in bindings.items() if any(p < at for p in ps)} | declared))
-            out[k] = HoleContext(yields, nobind, keep, unbound, bound)
+            out[k] = HoleContext(yields, nobind, keep, unbound, bound, module_names if is_function else ())
     return out
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from astgen.errors import GrammarError
 from astgen.grammar.actions import CLOSE, END, EOS, MORE, STOP, ActionVocabulary
-from astgen.grammar.ir import Constructor, Grammar, Segment
+from astgen.grammar.ir import LOOKUP_MODES, SET_LOOKUPS, Constructor, Grammar, Segment
 from astgen.grammar.lexical import PieceDFA, build_kind, lift
 from astgen.grammar.pieces import PieceVocabulary
 
@@ -178,6 +178,7 @@ class _Builder:
         self.marker_set: dict[int, int] = {}
         self.base_of: dict[int, str] = {}
         self.rule_defer: dict[tuple[int, int], int] = {}  # (symbol, action) -> push index of its @defer field
+        self.rule_flags: dict[tuple[int, int], tuple[bool, bool, bool]] = {}  # -> (defer_begin, closed, star)
 
     def sym(self, name: str) -> int:
         if name not in self.ids:
@@ -260,6 +261,7 @@ class _Builder:
                     defer += defer >= 0
                 if defer >= 0:
                     self.rule_defer[(sid, ctor_id(ctor.name))] = defer
+                self.rule_flags[(sid, ctor_id(ctor.name))] = (ctor.defer_begin, ctor.closed, ctor.star)
                 since = _version_code(ctor.since)
                 self.rules[(sid, ctor_id(ctor.name))] = (tuple(ids), tuple(tree), tuple(block), ctor.lenient, since)
         return self.tables(start)
@@ -329,6 +331,9 @@ class _Builder:
         rule_strict = np.zeros(n_rules, dtype=bool)
         rule_since = np.zeros(n_rules, dtype=np.int32)  # 312: Python 3.12 syntax; 0: every version
         rule_defer = np.full(n_rules, -1, dtype=np.int32)  # push index of the rule's @defer field
+        rule_defer_begin = np.zeros(n_rules, dtype=bool)  # its @defer field releases when it begins
+        rule_closed = np.zeros(n_rules, dtype=bool)  # its scope markers are closed (a class body)
+        rule_star = np.zeros(n_rules, dtype=bool)  # after it any load is allowed (`from m import *`)
         rule_table = np.zeros((dfa_base, n_struct), dtype=np.int32)
         for i, ((s, a), (push, tree, block, lenient, since)) in enumerate(rules, 1):
             ids = [remap[p] for p in push]
@@ -339,6 +344,7 @@ class _Builder:
             rule_strict[i] = not lenient
             rule_since[i] = since
             rule_defer[i] = self.rule_defer.get((s, a), -1)
+            rule_defer_begin[i], rule_closed[i], rule_star[i] = self.rule_flags.get((s, a), (False, False, False))
             rule_table[remap[s], a] = i
         # ------------------------------------------------ costs and needs (fixpoints), per mode
         dfa_cost = local_cost[np.array(sym_local, dtype=np.int64)] if n_dfa else np.zeros(0, dtype=np.int64)
@@ -384,6 +390,23 @@ class _Builder:
             if t.read_add:
                 term_readadd[i], term_readunless[i] = self.sets[t.read_add[0]], self.sets[t.read_add[1]]
         term_outer = np.array([t.outer for t in terminals] or [False], dtype=bool)
+        # lookups: per terminal 1 + its index in LOOKUP_MODES (0: spells any name); per set 1 + SET_LOOKUPS index
+        term_lookup = np.array([LOOKUP_MODES.index(t.lookup) + 1 if t.lookup else 0 for t in terminals] or [0])
+        term_remove = np.zeros((len(terminals), max(n_sets, 1)), dtype=bool)
+        for i, t in enumerate(terminals):
+            for name in t.remove:
+                term_remove[i, self.sets[name]] = True
+        set_lookup = np.zeros(max(n_sets, 1), dtype=np.int32)
+        for i, mode in enumerate(g.set_lookups):
+            if mode:
+                set_lookup[i] = SET_LOOKUPS.index(mode) + 1
+        term_lookin = np.zeros((len(terminals) or 1, max(n_sets, 1)), dtype=bool)
+        for i, t in enumerate(terminals):
+            if t.lookin:
+                for name in t.lookin:
+                    term_lookin[i, self.sets[name]] = True
+            else:
+                term_lookin[i] = set_lookup > 0
         set_scope = np.array([self.sets[s] for s in g.scope_sets], dtype=np.int32).reshape(-1)
         if set_scope.size == 0:
             set_scope = np.zeros(1, dtype=np.int32)
@@ -425,6 +448,13 @@ class _Builder:
             "set_scope": set_scope,
             "set_defer": set_defer,
             "term_outer": term_outer,
+            "term_lookup": term_lookup.astype(np.int32),
+            "term_remove": term_remove,
+            "term_lookin": term_lookin,
+            "set_lookup": set_lookup,
+            "rule_defer_begin": rule_defer_begin,
+            "rule_closed": rule_closed,
+            "rule_star": rule_star,
             "rule_defer": rule_defer,
             "term_readadd": term_readadd,
             "term_readunless": term_readunless,

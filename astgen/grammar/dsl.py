@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, replace
 
 from astgen.errors import GrammarError
-from astgen.grammar.ir import Constructor, Field, Grammar, Nonterminal, Segment, Terminal
+from astgen.grammar.ir import LOOKUP_MODES, SET_LOOKUPS, Constructor, Field, Grammar, Nonterminal, Segment, Terminal
 
 __all__ = ["parse_grammar"]
 
@@ -36,6 +36,10 @@ class _CtorSpec:
     line: int
     since: tuple[int, int] | None = None
     defer: str = ""
+    defer_begin: bool = False
+    closed: bool = False
+    star: bool = False
+    bare: tuple[tuple[str, str], ...] = ()  # (field, terminal): swapped in when every elided field is empty
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,8 @@ def _parse_ctor(text: str, line: int, flags: set[str], sets: set[str]) -> list[_
     elide: tuple[str, ...] = ()
     since: tuple[int, int] | None = None
     defer = ""
+    defer_begin = closed = star = False
+    bare: list[tuple[str, str]] = []
     tokens = rest.split()
     i = 0
     while i < len(tokens):
@@ -140,13 +146,26 @@ def _parse_ctor(text: str, line: int, flags: set[str], sets: set[str]) -> list[_
             continue
         if tok == "@lenient":
             lenient = True
+        elif tok == "@closed":
+            closed = True
+        elif tok == "@star":
+            star = True
+        elif tok.startswith("@bare="):
+            for item in tok[len("@bare=") :].split(","):
+                fname, _, term = item.partition(":")
+                if fname not in {f for f, _ in fields} or not term:
+                    raise _err(line, f"@bare takes FIELD:TERMINAL of a known field, got {item!r}")
+                bare.append((fname, term))
         elif tok.startswith("@since="):
             m_since = re.fullmatch(r"@since=3\.(\d+)", tok)
             if not m_since:
                 raise _err(line, f"@since takes a Python version such as 3.12, got {tok!r}")
             since = (3, int(m_since.group(1)))
         elif tok.startswith("@defer="):
-            defer = tok[len("@defer=") :]
+            defer, _, when = tok[len("@defer=") :].partition(":")
+            if when not in ("", "begin"):
+                raise _err(line, f"@defer=FIELD or @defer=FIELD:begin, got {tok!r}")
+            defer_begin = when == "begin"
             if defer not in {f for f, _ in fields}:
                 raise _err(line, f"@defer names unknown field {defer!r}")
         elif tok.startswith("@scope="):
@@ -166,14 +185,33 @@ def _parse_ctor(text: str, line: int, flags: set[str], sets: set[str]) -> list[_
             raise _err(line, f"unexpected {tok!r}")
         i += 1
     return [
-        _CtorSpec(n, tuple(fields), tuple(guard), lenient, scopes, elide, line, since, defer)
+        _CtorSpec(
+            n,
+            tuple(fields),
+            tuple(guard),
+            lenient,
+            scopes,
+            elide,
+            line,
+            since,
+            defer,
+            defer_begin,
+            closed,
+            star,
+            tuple(bare),
+        )
         for n in _expand_braces(names)
     ]
 
 
-def _elision_variants(ctor: Constructor, elide: tuple[str, ...], line: int) -> list[Constructor]:
-    """The constructor itself plus one variant per non-empty subset of `elide` (those fields empty)."""
+def _elision_variants(
+    ctor: Constructor, elide: tuple[str, ...], line: int, bare: tuple[tuple[str, str], ...] = ()
+) -> list[Constructor]:
+    """The constructor itself plus one variant per non-empty subset of `elide` (those fields empty).  In
+    the variant with every elided field empty, each `bare` field holds its given terminal instead."""
     by_name = {f.name: f for f in ctor.fields}
+    if bare and not elide:
+        raise _err(line, "@bare needs @elide (it changes the variant with every elided field empty)")
     for name in elide:
         if any(seg.quant == "1" for seg in by_name[name].segments):
             raise _err(line, f"{ctor.name}.{name} can never be empty, so it cannot be elided")
@@ -181,18 +219,13 @@ def _elision_variants(ctor: Constructor, elide: tuple[str, ...], line: int) -> l
     for mask in range(1, 1 << len(elide)):
         gone = tuple(n for k, n in enumerate(elide) if mask >> k & 1)
         fields = tuple(f for f in ctor.fields if f.name not in gone)
-        out.append(
-            Constructor(
-                f"{ctor.name}-{'-'.join(gone)}",
-                fields,
-                ctor.lenient,
-                ctor.scopes,
-                ctor.name,
-                gone,
-                ctor.since,
-                ctor.defer,
+        if len(gone) == len(elide) and bare:
+            swap = dict(bare)
+            fields = tuple(
+                Field(f.name, tuple(Segment(swap[f.name], s.quant) for s in f.segments)) if f.name in swap else f
+                for f in fields
             )
-        )
+        out.append(replace(ctor, name=f"{ctor.name}-{'-'.join(gone)}", fields=fields, base=ctor.name, elided=gone))
     return out
 
 
@@ -202,6 +235,7 @@ def parse_grammar(text: str, language: str) -> Grammar:
     sets: list[str] = []
     set_scopes: list[str] = []
     set_defers: list[str] = []
+    set_lookups: list[str] = []
     terminals: dict[str, Terminal] = {}
     specs: dict[str, _NtSpec] = {}
     start: _SegSpec | None = None
@@ -228,24 +262,39 @@ def parse_grammar(text: str, language: str) -> Grammar:
         head = words[0]
         if head == "flags":
             flags.extend(words[1:])
-        elif head == "set":  # `set NAME [scope=OTHER | defers=OTHER]` (see the header of grammars/python.grammar)
+        elif head == "set":  # `set NAME [scope=OTHER | defers=OTHER] [lookup=MODE]` (see grammars/python.grammar)
             opts = dict(w.split("=", 1) for w in words[2:] if "=" in w)
-            if set(opts) - {"scope", "defers"} or ("scope" in opts and "defers" in opts):
-                raise _err(lineno, f"set {words[1]}: takes one option, scope= or defers=")
+            if set(opts) - {"scope", "defers", "lookup"} or ("scope" in opts and "defers" in opts):
+                raise _err(lineno, f"set {words[1]}: takes scope= or defers=, and lookup=")
+            if opts.get("lookup", "chain") not in SET_LOOKUPS:
+                raise _err(lineno, f"set {words[1]}: lookup= takes one of {', '.join(SET_LOOKUPS)}")
             defers = opts.get("defers", "")
             if defers and defers not in sets:
                 raise _err(lineno, f"set {words[1]}: unknown deferred set {defers!r}")
-            if defers and any(set_defers):
-                raise _err(lineno, f"set {words[1]}: only one set may defer another")
+            if defers and defers in set_defers:
+                raise _err(lineno, f"set {words[1]}: only one set may defer {defers!r}")
             scope = opts.get("scope", set_scopes[sets.index(defers)] if defers else words[1])
             if scope != words[1] and scope not in sets:
                 raise _err(lineno, f"set {words[1]}: unknown scope set {scope!r}")
             sets.append(words[1])
             set_scopes.append(scope)
             set_defers.append(defers)
+            set_lookups.append(opts.get("lookup", ""))
         elif head == "terminal":
             opts = dict(w.split("=", 1) for w in words[3:])
-            known = {"pieces", "exclude", "distinct", "add", "notin", "notin_any", "readadd", "scope"}
+            known = {
+                "pieces",
+                "exclude",
+                "distinct",
+                "add",
+                "notin",
+                "notin_any",
+                "readadd",
+                "scope",
+                "lookup",
+                "remove",
+                "lookin",
+            }
             if set(opts) - known:
                 raise _err(lineno, f"unknown terminal options {sorted(set(opts) - known)}")
             read_add = tuple(x for x in opts.get("readadd", "").split(":") if x)
@@ -253,7 +302,9 @@ def parse_grammar(text: str, language: str) -> Grammar:
                 raise _err(lineno, "readadd takes SET:UNLESS, two set names")
             if opts.get("scope", "outer") != "outer":
                 raise _err(lineno, f"terminal scope= takes `outer`, got {opts['scope']!r}")
-            for key in ("distinct", "add", "notin", "notin_any", "readadd"):
+            if opts.get("lookup", "load") not in LOOKUP_MODES:
+                raise _err(lineno, f"terminal lookup= takes one of {', '.join(LOOKUP_MODES)}")
+            for key in ("distinct", "add", "notin", "notin_any", "readadd", "remove", "lookin"):
                 for s in opts.get(key, "").replace(":", ",").split(","):
                     if s and s not in sets:
                         raise _err(lineno, f"unknown set {s!r}")
@@ -268,6 +319,9 @@ def parse_grammar(text: str, language: str) -> Grammar:
                 notin_any=tuple(x for x in opts.get("notin_any", "").split(",") if x),
                 read_add=read_add,
                 outer="scope" in opts,
+                lookup=opts.get("lookup", ""),
+                remove=tuple(x for x in opts.get("remove", "").split(",") if x),
+                lookin=tuple(x for x in opts.get("lookin", "").split(",") if x),
             )
         elif head == "start":
             start = _parse_seg(words[1], lineno, set(flags))
@@ -292,6 +346,8 @@ def parse_grammar(text: str, language: str) -> Grammar:
         grammar = replace(grammar, set_scopes=tuple(set_scopes))
     if any(set_defers):
         grammar = replace(grammar, set_defers=tuple(set_defers))
+    if any(set_lookups):
+        grammar = replace(grammar, set_lookups=tuple(set_lookups))
     return grammar
 
 
@@ -342,13 +398,21 @@ class _Expander:
             if any((flag in flags) != want for flag, want in item.guard):
                 continue
             fields = tuple(Field(fname, self.segments(segs, flags, item.line)) for fname, segs in item.fields)
-            out.extend(
-                _elision_variants(
-                    Constructor(item.name, fields, item.lenient, item.scopes, since=item.since, defer=item.defer),
-                    item.elide,
-                    item.line,
-                )
+            for _, term in item.bare:
+                if term not in self.terminals:
+                    raise _err(item.line, f"@bare names unknown terminal {term!r}")
+            ctor = Constructor(
+                item.name,
+                fields,
+                item.lenient,
+                item.scopes,
+                since=item.since,
+                defer=item.defer,
+                defer_begin=item.defer_begin,
+                closed=item.closed,
+                star=item.star,
             )
+            out.extend(_elision_variants(ctor, item.elide, item.line, item.bare))
         return out
 
     def flags_of(self, base: str, parent: frozenset[str], mods: tuple[tuple[str, bool], ...]) -> frozenset[str]:

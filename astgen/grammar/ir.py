@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 __all__ = [
+    "LOOKUP_MODES",
+    "SET_LOOKUPS",
     "Constructor",
     "Field",
     "Grammar",
@@ -62,6 +64,13 @@ class Constructor:
     # a field (one required segment) whose completion releases the bindings made in the fields before it
     # (`x = x`: the target binds only once the value is read; see Grammar.set_defers)
     defer: str = ""
+    # the @defer field releases those bindings when it begins instead (a def's parameters and name are
+    # visible in its body, not in its defaults, annotations or decorators)
+    defer_begin: bool = False
+    # its scope is closed: names bound directly in it are not seen from scopes nested in it (a class body)
+    closed: bool = False
+    # after it, a load may name anything (`from m import *`)
+    star: bool = False
 
     def __post_init__(self) -> None:
         if not self.base:
@@ -104,6 +113,19 @@ class Terminal:
     read_add: tuple[str, ...] = ()
     # its set checks and additions use the scope around the innermost one (a def's name binds outside it)
     outer: bool = False
+    # strict sampling may only spell a name visible here (see LOOKUP_MODES); "" = any name
+    lookup: str = ""
+    # sets its name leaves when it ends (`del x` unbinds x in its scope)
+    remove: tuple[str, ...] = ()
+    # the sets a lookup reads (empty: every set with a lookup mode)
+    lookin: tuple[str, ...] = ()
+
+
+# Where a lookup terminal finds its candidates: "load" any binding visible through the scope chain (and
+# the builtins), "local" only the current scope's, "enclosing" only enclosing function scopes' (nonlocal).
+LOOKUP_MODES = ("load", "local", "enclosing")
+# How a set's entries are visible to lookups: "chain" through the scope chain, "alive" while they exist.
+SET_LOOKUPS = ("chain", "alive")
 
 
 @dataclass(frozen=True)
@@ -120,6 +142,8 @@ class Grammar:
     # per set, the set whose additions it holds back ("" for most sets): while a constructor's @defer field
     # is still ahead, names that would join that set join this one instead, and move over when it completes
     set_defers: tuple[str, ...] = ()
+    # per set, how lookup terminals see its entries (see SET_LOOKUPS; "" = not at all)
+    set_lookups: tuple[str, ...] = ()
     _index: dict[str, Nonterminal | Terminal] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -164,6 +188,7 @@ class Grammar:
             "sets": list(self.sets),
             "set_scopes": list(self.scope_sets),
             **({"set_defers": list(self.set_defers)} if any(self.set_defers) else {}),
+            **({"set_lookups": list(self.set_lookups)} if any(self.set_lookups) else {}),
             "terminals": [t.__dict__ for t in self.terminals],
             "nonterminals": [
                 {
@@ -177,6 +202,9 @@ class Grammar:
                             **({"since": list(c.since)} if c.since else {}),
                             "scopes": list(c.scopes),
                             **({"defer": c.defer} if c.defer else {}),
+                            **({"defer_begin": True} if c.defer_begin else {}),
+                            **({"closed": True} if c.closed else {}),
+                            **({"star": True} if c.star else {}),
                             "fields": [[f.name, [[s.symbol, s.quant] for s in f.segments]] for f in c.fields],
                         }
                         for c in nt.constructors
