@@ -206,3 +206,19 @@ def test_a_fill_does_not_read_the_local_it_is_binding(
     assert not (bound & read) - {"sub"}, filled
     rebinding = holed.replace("...", "sub = repr(sub)")
     assert _fill(tiny_generator, holed, rebinding, True, monkeypatch) == _canon(rebinding)
+
+
+def test_a_fill_reads_module_names_bound_after_it(tiny_generator: Generator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A function runs after the module has: names the module binds below the hole are visible."""
+    holed = "def f(x):\n    ...\n\nLIMIT = 3\n\ndef g():\n    pass\n"
+    planned = holed.replace("...", "return g(LIMIT, x)")
+    assert _fill(tiny_generator, holed, planned, True, monkeypatch) == _canon(planned)
+
+
+def test_a_fill_never_reads_an_undefined_name(tiny_generator: Generator, monkeypatch: pytest.MonkeyPatch) -> None:
+    from astgen.validity import undefined_names
+
+    holed = "def f(x):\n    ...\n"
+    planned = holed.replace("...", "return missing(x)")
+    filled = _fill(tiny_generator, holed, planned, True, monkeypatch)
+    assert "missing" not in filled and not undefined_names(filled), filled

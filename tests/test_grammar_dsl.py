@@ -63,8 +63,14 @@ def test_plus_is_one_then_star() -> None:
         ("flags\nstart x\nnonterminal x()\n  X(y: x) @defer=z\n", "line 4: @defer names unknown field 'z'"),
         ("flags\nset s defers=t\nstart x\n", "line 2: set s: unknown deferred set 't'"),
         ("flags\nset s\nset t scope=s defers=s\n", "line 3: set t: takes scope= or defers="),
-        ("flags\nset s\nset t defers=s\nset u defers=s\n", "line 4: set u: only one set may defer"),
+        ("flags\nset s\nset t defers=s\nset u defers=s\n", "line 4: set u: only one set may defer 's'"),
         ("flags\nterminal n identifier scope=inner\n", "line 2: terminal scope= takes `outer`"),
+        ("flags\nset s lookup=everywhere\n", "line 2: set s: lookup= takes one of chain, alive"),
+        ("flags\nterminal n identifier lookup=far\n", "line 2: terminal lookup= takes one of load, local"),
+        ("flags\nstart x\nnonterminal x()\n  X(y: x) @defer=y:later\n", "line 4: @defer=FIELD or @defer=FIELD:begin"),
+        ("flags\nterminal n identifier\nstart x\nnonterminal x()\n  X(y: x?) @bare=y:n\n", "@bare needs @elide"),
+        ("flags\nstart x\nnonterminal x()\n  X(y: x?) @elide=y @bare=z:n\n", "@bare takes FIELD:TERMINAL"),
+        ("flags\nstart x\nnonterminal x()\n  X(y: x?) @elide=y @bare=y:n\n", "@bare names unknown terminal 'n'"),
     ],
 )
 def test_malformed_grammar_raises_grammar_error(text: str, needle: str) -> None:

@@ -1,5 +1,6 @@
 """Programs sampled from the mask alone pass ast.parse, compile() and tree-sitter-python
-(except the documented constructs tree-sitter itself rejects)."""
+(except the documented constructs tree-sitter itself rejects), and pyflakes finds no undefined name
+or local read before assignment in them."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from astgen.codec import Codec
 from astgen.grammar.compiled import CompiledGrammar
 from astgen.sampling import sample_uniform
-from astgen.validity import TREE_SITTER_GAPS, check_source, tree_sitter_errors, tree_sitter_gap
+from astgen.validity import TREE_SITTER_GAPS, check_source, tree_sitter_errors, tree_sitter_gap, undefined_names
 
 
 def _check_batches(compiled: CompiledGrammar, codec: Codec, seeds: range) -> int:
@@ -20,6 +21,7 @@ def _check_batches(compiled: CompiledGrammar, codec: Codec, seeds: range) -> int
             src = codec.decode(ids)
             v = check_source(src)
             assert v.parses and v.compiles and v.tree_sitter_ok, f"seed {seed}: {v.error}\n{src}"
+            assert not undefined_names(src), f"seed {seed}: {undefined_names(src)}\n{src}"
             n += 1
     return n
 
@@ -73,3 +75,19 @@ def test_documented_tree_sitter_gaps(source: str, gap: str) -> None:
 def test_close_relatives_are_not_exempt(source: str) -> None:
     tree = ast.parse(source)
     assert tree_sitter_gap(tree) is None and not tree_sitter_errors(source)
+
+
+@pytest.mark.parametrize(
+    ("source", "found"),
+    [
+        ("print(x)\n", ["1:7: undefined name 'x'"]),
+        (
+            "x = 1\n\ndef f():\n    print(x)\n    x = 2\n",
+            ["4:11: local variable 'x' defined in enclosing scope on line 1 referenced before assignment"],
+        ),
+        ("import os\n", []),  # unused import: not a name error
+        ("def f(:\n", []),  # does not parse
+    ],
+)
+def test_undefined_names_are_pyflakes_name_errors(source: str, found: list[str]) -> None:
+    assert undefined_names(source) == found

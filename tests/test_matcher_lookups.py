@@ -1,0 +1,123 @@
+"""Strict lookups: a name in a load position must be one Python makes visible there (a binding seen
+through the scope chain, a builtin, anything after a star import), so sampled and filled code has no
+undefined names.  Each refused program below has a pyflakes report or a compile() error; each
+accepted one has neither."""
+
+from __future__ import annotations
+
+import pytest
+
+from astgen.codec import Codec
+from astgen.grammar.actions import END
+from astgen.grammar.compiled import CompiledGrammar
+from astgen.validity import undefined_names
+
+torch = pytest.importorskip("torch")
+
+from astgen.matcher import Matcher, SeedEntry, default_builtins  # noqa: E402
+from tests.test_matcher_bindings import first_refused  # noqa: E402
+
+UNDEFINED = [
+    "def f():\n    return y\n",
+    "def f(x=f):\n    pass\n",
+    "def f(x: x):\n    pass\n",
+    "def f(x):\n    return lambda y=y: x\n",
+    "class C:\n    a = 1\n\n    def m(self):\n        return a\n",
+    "class C:\n    x = C\n",
+    "xs = [i for i in range(3)]\nprint(i)\n",
+    "xs = [x for x in x]\n",
+    "try:\n    pass\nexcept Exception as e:\n    pass\nprint(e)\n",
+    "x = 1\ndel x\nprint(x)\n",
+    "x: int\nprint(x)\n",
+    "from m import a as b\nprint(a)\n",
+    "x = x\n",
+]
+# compile() errors rather than pyflakes reports
+NO_BINDING = [
+    "x = 1\n\ndef f():\n    x += 1\n",  # UnboundLocalError (pyflakes: F823 only when x is read first)
+    "def f():\n    def g():\n        nonlocal x\n",
+    "x = 1\n\ndef f():\n    nonlocal x\n",
+    "def f():\n    global x\n\n    def g():\n        nonlocal x\n",
+    "def f():\n    del y\n",
+]
+DEFINED = [
+    "def f(x, y=len):\n    return f(x) + y\n",
+    "x = 1\n\ndef f():\n    return x\n",
+    "def f():\n    x = 1\n\n    def g():\n        nonlocal x\n        x += 1\n    return g\n",
+    "class C:\n    a = 1\n    b = a\n\n    def m(self):\n        return self\n",
+    "try:\n    pass\nexcept Exception as e:\n    print(e)\n",
+    "xs = [i for i in range(3) if i]\nys = [(i, j) for i in xs for j in range(i)]\n",
+    "from m import *\nprint(anything)\n",
+    "import os.path as p\nprint(p)\n",
+    "from m import a as b\nprint(b)\n",
+    "x = 1\nx += 1\ndel x\n",
+    "def f():\n    global g\n    g = 1\n    return g\n",
+    "with open(__file__) as f:\n    f.read()\n",
+    "g = lambda x, y=print: x(y)\n",
+    "for i in range(3):\n    print(i)\nprint(i)\n",
+    "def f(y):\n    x: int = y\n    return x\n",
+]
+
+
+@pytest.mark.parametrize("source", UNDEFINED)
+def test_undefined_names_are_refused(codec: Codec, compiled: CompiledGrammar, source: str) -> None:
+    assert undefined_names(source), "the case must be one pyflakes reports"
+    assert first_refused(codec, compiled, source) is not None
+
+
+@pytest.mark.parametrize("source", NO_BINDING)
+def test_names_without_the_binding_they_need_are_refused(codec: Codec, compiled: CompiledGrammar, source: str) -> None:
+    assert first_refused(codec, compiled, source) is not None
+
+
+@pytest.mark.parametrize("source", DEFINED)
+def test_visible_names_are_allowed(codec: Codec, compiled: CompiledGrammar, source: str) -> None:
+    assert not undefined_names(source)
+    compile(source, "<case>", "exec")
+    assert first_refused(codec, compiled, source) is None
+
+
+@pytest.mark.parametrize("source", DEFINED + UNDEFINED[:4])
+def test_replay_keeps_lookup_state_like_advance(codec: Codec, compiled: CompiledGrammar, source: str) -> None:
+    ids = codec.encode(source)
+    cuts = list(range(1, len(ids), max(1, len(ids) // 7)))
+    fast = Matcher.replayed(compiled, [ids[:c] for c in cuts])
+    for row, c in enumerate(cuts):
+        slow = Matcher(compiled, 1)
+        for a in ids[:c]:
+            slow.advance(torch.tensor([a]))
+        for name in Matcher._STATE:
+            assert torch.equal(getattr(fast, name)[row], getattr(slow, name)[0]), (name, c)
+
+
+def test_a_load_spells_only_candidates(codec: Codec, compiled: CompiledGrammar) -> None:
+    """At the start of the argument of `print(value)` after `value = 1`, the pieces allowed are those
+    that begin `value` or a builtin, and `<end>` is refused until a whole candidate is spelled."""
+    vocab = compiled.vocab
+    m = Matcher(compiled, 1)
+    loads = 0
+    for a in codec.encode("value = 1\nprint(value)\n"):
+        if compiled.symbol_names[int(m.top[0])] == "name_load@0":
+            loads += 1
+            if loads == 2:  # print's argument
+                break
+        m.advance(torch.tensor([a]))
+    allowed = m.mask()[0].nonzero().flatten().tolist()
+    first = {vocab.pieces[a - vocab.piece_base] for a in allowed if a >= vocab.piece_base}
+    names = [b"value", *(n.encode() for n in default_builtins())]
+    assert first and all(any(n.startswith(p) for n in names) for p in first)
+    assert END not in allowed
+
+
+def test_seeded_names_become_candidates(compiled: CompiledGrammar, codec: Codec) -> None:
+    """A module-level name bound after a hole (seeded by the decoder) may be read in a function."""
+    source = "def f():\n    return LIMIT\n"
+    assert first_refused(codec, compiled, source) is not None
+    ids = codec.encode(source)
+    m = Matcher(compiled, 1)
+    bound = compiled.set_index("bound")
+    m.seed([[SeedEntry(bound, compiled.name_hash(b"LIMIT"), m.spell("LIMIT"), module=True)]])
+    for a in ids:
+        assert bool(m.mask()[0, a]), compiled.action_name(a)
+        m.advance(torch.tensor([a]))
+    assert not bool(m.error.any())
