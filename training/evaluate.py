@@ -7,15 +7,20 @@
 * `--infills` holes cut out of test-split files, an equal share of each kind (expression, statements,
   a whole function body, call arguments), filled greedily with the real decoder.  For each: does the
   filled program parse and compile, is everything outside the hole unchanged (ast.dump of both
-  programs with the hole replaced by the same placeholder), and is the hole exactly the original."""
+  programs with the hole replaced by the same placeholder), is the hole exactly the original, and
+  does the fill add a pyflakes name report (undefined name, local read before assignment) that the
+  original file does not have.  Each hole gets the context a user's file would give it (names its fill
+  may not bind or read, module names bound after it: astgen.codec.hole_scope)."""
 
 from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import json
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +29,16 @@ import torch
 from tqdm import tqdm
 
 from astgen.codec import SPAN_KINDS, default_codec
-from astgen.codec.holes import EXPR, LIST, program_from_spans
+from astgen.codec.hole_scope import HoleContext, hole_contexts
+from astgen.codec.holes import EXPR, LIST, HoledProgram, program_from_spans
+from astgen.codec.markers import marker_name
 from astgen.codec.source import quiet_compile
 from astgen.compiled_default import default_compiled
 from astgen.decoding import DecodeConfig
 from astgen.features import special_state_ids
 from astgen.generator import Generator
 from astgen.model import load_checkpoint, state_embedding
+from astgen.validity import undefined_names
 from training.data import load_spans, load_split
 from training.fim import FimConfig, sample_holes
 from training.train import eval_documents, evaluate
@@ -64,10 +72,26 @@ def bits_per_char(gen: Generator, data: str, split: str, max_tokens: int, seq_le
     }
 
 
-def _placeholder(codec: Any, kind: str) -> list[int]:
-    """Actions of `__hole__` as an expression, or as a statement list's one statement."""
-    ids = codec.encode("__hole__\n")  # Module <stop> <stop> Expr Name pieces... <end> <stop> <eos>
+def _placeholder(codec: Any, kind: str, name: str = "__hole__") -> list[int]:
+    """Actions of `name` as an expression, or as a statement list's one statement."""
+    ids = codec.encode(f"{name}\n")  # Module <stop> <stop> Expr Name pieces... <end> <stop> <eos>
     return ids[3:-2] if kind == LIST else ids[4:-2]
+
+
+def _with_context(codec: Any, program: HoledProgram, actions: list[int], hole: Any, kind: str) -> HoledProgram:
+    """`program` with the context its hole has in the file (as `astgen infill` computes it for a user's
+    file with a marker there); no context if the file with the marker does not decode."""
+    marked = actions[: hole.start] + _placeholder(codec, kind, marker_name(0)) + actions[hole.end :]
+    try:
+        context = hole_contexts(ast.parse(codec.decode(marked))).get(0, HoleContext())
+    except Exception:  # a file the marker makes undecodable keeps the empty context
+        context = HoleContext()
+    return dataclasses.replace(program, contexts=(context,))
+
+
+def _name_reports(source: str) -> Counter[str]:
+    """pyflakes' undefined-name / read-before-assignment messages of `source`, without positions."""
+    return Counter(r.split(": ", 1)[1] for r in undefined_names(source))
 
 
 def _dump(codec: Any, actions: list[int]) -> str | None:
@@ -97,7 +121,16 @@ def infill_eval(gen: Generator, data: str, n: int, seed: int, max_actions: int) 
             actions = stream[off : off + int(doc["length"])].astype(np.int64).tolist()
             cases.append({"kind": SPAN_KINDS[kind], "doc": doc["path"], "actions": actions, "hole": holes[0]})
             made += 1
-    programs = [program_from_spans(c["actions"], [c["hole"]], gen.config.hole_id) for c in cases]
+    programs = [
+        _with_context(
+            codec,
+            program_from_spans(c["actions"], [c["hole"]], gen.config.hole_id),
+            c["actions"],
+            c["hole"],
+            LIST if c["kind"] in ("stmt", "body") else EXPR,
+        )
+        for c in cases
+    ]
     decode_cfg = DecodeConfig(temperature=0.0, max_actions=max_actions)
     t0 = time.perf_counter()
     answers: list[list[list[int]]] = []
@@ -114,7 +147,8 @@ def infill_eval(gen: Generator, data: str, n: int, seed: int, max_actions: int) 
         actions = case["actions"]
         filled = program.filled(ans)
         row = per_kind.setdefault(
-            case["kind"], {"n": 0, "parse": 0, "compile": 0, "outside_same": 0, "exact": 0, "hole_actions": 0}
+            case["kind"],
+            {"n": 0, "parse": 0, "compile": 0, "outside_same": 0, "exact": 0, "hole_actions": 0, "new_name_errors": 0},
         )
         row["n"] += 1
         row["hole_actions"] += len(ans[0])
@@ -124,6 +158,10 @@ def infill_eval(gen: Generator, data: str, n: int, seed: int, max_actions: int) 
             row["parse"] += 1
             quiet_compile(source, case["doc"])
             row["compile"] += 1
+            added = _name_reports(source) - _name_reports(codec.decode(actions))
+            if added:
+                row["new_name_errors"] += 1
+                failures.append({"doc": case["doc"], "kind": case["kind"], "error": f"pyflakes: {sorted(added)}"})
         except Exception as e:  # any failure to decode, parse or compile is reported the same way
             failures.append({"doc": case["doc"], "kind": case["kind"], "error": f"{type(e).__name__}: {e}"[:300]})
         mark = _placeholder(codec, LIST if case["kind"] in ("stmt", "body") else EXPR)
@@ -134,7 +172,8 @@ def infill_eval(gen: Generator, data: str, n: int, seed: int, max_actions: int) 
     for row in per_kind.values():
         row["exact_rate"] = round(row["exact"] / row["n"], 4)
         row["mean_hole_actions"] = round(row["hole_actions"] / row["n"], 1)
-    total = {k: sum(r[k] for r in per_kind.values()) for k in ("n", "parse", "compile", "outside_same", "exact")}
+    keys = ("n", "parse", "compile", "outside_same", "exact", "new_name_errors")
+    total = {k: sum(r[k] for r in per_kind.values()) for k in keys}
     return {
         "holes": total,
         "per_kind": per_kind,
