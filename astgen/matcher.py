@@ -70,6 +70,7 @@ class MatcherConfig:
     set_capacity: int = 256
     name_pieces: int = 16  # pieces of a name an entry keeps for lookups (longer names are not looked up)
     builtins: tuple[str, ...] | None = None  # names every load may use (None: default_builtins())
+    lookups: bool = True  # strict mode also limits names in load positions to visible ones
 
 
 _TABLE_CACHE: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
@@ -194,7 +195,7 @@ class Matcher:
         a, dev = self.compiled.arrays, self.device
         lookup = a.get("term_lookup", np.zeros(1, dtype=np.int32))
         self.lookup_terms = [int(i) for i in np.flatnonzero(lookup)]
-        self.has_lookup = bool(self.lookup_terms) and self.config.strict
+        self.has_lookup = bool(self.lookup_terms) and self.config.strict and self.config.lookups
         if not self.has_lookup:
             return
         self.lookup_mode = [int(lookup[i]) for i in self.lookup_terms]
@@ -250,6 +251,10 @@ class Matcher:
         self.steps = torch.zeros(b, dtype=torch.long, device=dev)
         self.hash = torch.zeros(b, dtype=torch.long, device=dev)
         self.term_len = torch.zeros(b, dtype=torch.long, device=dev)
+        # a dotted name: whether a `.` has been spelled, the pieces before it, and whether it began a piece
+        self.head_done = torch.zeros(b, dtype=torch.bool, device=dev)
+        self.head_len = torch.zeros(b, dtype=torch.long, device=dev)
+        self.head_clean = torch.zeros(b, dtype=torch.bool, device=dev)
         self.error = torch.zeros(b, dtype=torch.bool, device=dev)
         self.ent_hash = torch.zeros(b, e, dtype=torch.long, device=dev)
         self.ent_set = torch.zeros(b, e, dtype=torch.long, device=dev)
@@ -282,6 +287,9 @@ class Matcher:
         "steps",
         "hash",
         "term_len",
+        "head_done",
+        "head_len",
+        "head_clean",
         "error",
         "ent_hash",
         "ent_set",
@@ -553,13 +561,27 @@ class Matcher:
         cost = t[self._mode + "mincost"]
         self.remaining += (cost[push] * live).sum(1) - cost[top]
         # symbol sets: hash the terminal as it is spelled; add it to its sets when it ends
-        start = t["is_term_start"][top]
-        ph, pp = t["piece_hash"][piece], t["piece_pow"][piece]
+        # (a terminal's automaton may come back to its first state: a dotted name after a `.`)
+        start = self.term_len == 0
+        ph, pp = t["piece_head_hash"][piece], t["piece_head_pow"][piece]
         rolled = torch.where(start, ph, (self.hash * pp + ph) % self.hash_mod)
+        rolled = torch.where(self.head_done & ~start, self.hash, rolled)  # the hash stops at the first `.`
         step_piece = is_dfa & is_piece
-        name_len = self.term_len  # the pieces of the terminal an <end> completes
+        # the pieces an <end> makes an entry of: the whole name, or a dotted name's head (none if the
+        # head does not end on a piece boundary)
+        head_only = torch.where(self.head_clean, self.head_len, torch.full_like(self.head_len, _NO_NAME))
+        name_len = torch.where(self.head_done, head_only, self.term_len)
+        dot = t["piece_dot"][piece]
+        first_dot = step_piece & dot & (start | ~self.head_done)
+        self.head_clean = torch.where(first_dot, t["piece_dot_first"][piece], self.head_clean)
+        self.head_len = torch.where(
+            step_piece & ~dot & (start | ~self.head_done),
+            torch.where(start, torch.ones_like(self.head_len), self.head_len + 1),
+            torch.where(step_piece & start, torch.zeros_like(self.head_len), self.head_len),
+        )
+        self.head_done = torch.where(step_piece, dot | (self.head_done & ~start), self.head_done)
         # the pieces of the terminal being spelled (entries keep them for lookups)
-        at = torch.where(start, torch.zeros_like(name_len), name_len)
+        at = torch.where(start, torch.zeros_like(self.term_len), self.term_len)
         at_c = at.clamp(max=self.term_pieces.shape[1] - 1).unsqueeze(1)
         write = (step_piece & (at < self.term_pieces.shape[1])).unsqueeze(1)
         self.term_pieces.scatter_(1, at_c, torch.where(write, piece.unsqueeze(1), self.term_pieces.gather(1, at_c)))
@@ -760,7 +782,7 @@ class Matcher:
         put("ent_wait", torch.as_tensor(wait, device=self.device).long().expand_as(tag))
         put("ent_wbeg", torch.as_tensor(begin, device=self.device).bool().expand_as(do))
         P = self.term_pieces.shape[1]
-        put("ent_len", torch.where(name_len <= P, name_len, _NO_NAME))
+        put("ent_len", torch.where(name_len <= P, name_len, _NO_NAME))  # (a longer name is not looked up)
         known = torch.arange(P, device=self.device).unsqueeze(0) < name_len.unsqueeze(1)
         spelled = torch.where(known, self.term_pieces, torch.full_like(self.term_pieces, -1))
         idx = slot.unsqueeze(2).expand(-1, 1, P)
@@ -809,7 +831,8 @@ class _ScalarReplay:
         rule_table, rule_push, rule_len = a["rule_table"], a["rule_push"], a["rule_len"]
         rule_tree, rule_block = a["rule_tree"], a["rule_block"]
         kind_next, sym_local, sym_shift = a["kind_next"], a["sym_local"], a["sym_shift"]
-        is_term_start, piece_hash, piece_pow = a["is_term_start"], a["piece_hash"], a["piece_pow"]
+        piece_hash, piece_pow = a["piece_head_hash"], a["piece_head_pow"]
+        piece_dot, piece_dot_first = a["piece_dot"], a["piece_dot_first"]
         sym_term, term_add, marker_set = a["sym_term"], a["term_add"], a["marker_set"]
         term_remove = a["term_remove"]
         rule_defer, rule_defer_begin = a["rule_defer"], a["rule_defer_begin"]
@@ -830,6 +853,7 @@ class _ScalarReplay:
         remaining = int(m.remaining[b])
         h = int(m.hash[b])
         term_len = int(m.term_len[b])
+        head_done, head_len, head_clean = bool(m.head_done[b]), int(m.head_len[b]), bool(m.head_clean[b])
         term_pieces = m.term_pieces[b].tolist()
         ent = {
             name: getattr(m, name)[b].tolist()
@@ -847,8 +871,9 @@ class _ScalarReplay:
             slot = ent_alive.index(False)
             ent_hash[slot], ent_set[slot], ent_tag[slot] = h, set_id, tag
             ent_wait[slot], ent_wbeg[slot] = wait, begin
-            ent_len[slot] = term_len if term_len <= P else _NO_NAME
-            ent_pieces[slot] = [p if j < term_len else -1 for j, p in enumerate(term_pieces)]
+            n = (head_len if head_clean else _NO_NAME) if head_done else term_len
+            ent_len[slot] = n if n <= P else _NO_NAME
+            ent_pieces[slot] = [p if j < n else -1 for j, p in enumerate(term_pieces)]
             ent_alive[slot] = True
 
         def release(e: int) -> None:
@@ -883,13 +908,21 @@ class _ScalarReplay:
             if top >= dfa_base and act >= ns:
                 piece = act - ns
                 ph = int(piece_hash[piece])
-                at = 0 if is_term_start[top] else term_len
+                start = term_len == 0
+                at = 0 if start else term_len
                 if at < P:
                     term_pieces[at] = piece
-                if is_term_start[top]:
-                    h, term_len = ph, 1
-                else:
-                    h, term_len = (h * int(piece_pow[piece]) + ph) % mod, term_len + 1
+                dot = bool(piece_dot[piece])
+                if start or not head_done:
+                    h = ph if start else (h * int(piece_pow[piece]) + ph) % mod
+                    if dot:
+                        head_clean = bool(piece_dot_first[piece])
+                    else:
+                        head_len = 1 if start else head_len + 1
+                    if start and dot:
+                        head_len = 0
+                head_done = dot or (head_done and not start)
+                term_len = 1 if start else term_len + 1
             elif top >= dfa_base and act == END:
                 term = int(sym_term[top])
                 if term >= 0:
@@ -972,6 +1005,7 @@ class _ScalarReplay:
         m.star[b] = star
         m.scope[b] = torch.tensor(scope, device=dev)
         m.sp[b], m.remaining[b], m.hash[b], m.term_len[b] = sp, remaining, h, term_len
+        m.head_done[b], m.head_len[b], m.head_clean[b] = head_done, head_len, head_clean
         m.term_pieces[b] = torch.tensor(term_pieces, device=dev)
         m.steps[b] += len(actions)
         for name, values in ent.items():

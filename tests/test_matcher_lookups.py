@@ -31,6 +31,7 @@ UNDEFINED = [
     "x: int\nprint(x)\n",
     "from m import a as b\nprint(a)\n",
     "x = x\n",
+    "import a.b\nprint(b)\n",
 ]
 # compile() errors rather than pyflakes reports
 NO_BINDING = [
@@ -49,6 +50,8 @@ DEFINED = [
     "xs = [i for i in range(3) if i]\nys = [(i, j) for i in xs for j in range(i)]\n",
     "from m import *\nprint(anything)\n",
     "import os.path as p\nprint(p)\n",
+    "import os.path\nprint(os.sep)\n",  # binds the head
+    "import xml.etree.ElementTree\nxml.etree\n",
     "from m import a as b\nprint(b)\n",
     "x = 1\nx += 1\ndel x\n",
     "def f():\n    global g\n    g = 1\n    return g\n",

@@ -144,8 +144,9 @@ class CompiledGrammar:
         return cls(arrays, header["meta"], tuple(header["symbols"]), vocab)
 
     def name_hash(self, name: bytes) -> int:
-        """The symbol-set hash of a terminal spelled as `name` (the matcher's rolling hash of its bytes)."""
-        return _byte_hash(name)[0]
+        """The symbol-set hash of a terminal spelled as `name`: the matcher's rolling hash of its bytes up
+        to the first `.` (`import a.b` binds `a`)."""
+        return _byte_hash(name.split(b".", 1)[0])[0]
 
     def set_index(self, name: str) -> int:
         """The index of the symbol set `name` (KeyError if the grammar has none)."""
@@ -420,8 +421,14 @@ class _Builder:
         # piece hashes over bytes (so a name hashes the same however it is split into pieces)
         piece_hash = np.zeros(n_pieces, dtype=np.int64)
         piece_pow = np.zeros(n_pieces, dtype=np.int64)
+        # and of the bytes before a piece's first `.` (a dotted name's hash is its head's)
+        piece_head_hash = np.zeros(n_pieces, dtype=np.int64)
+        piece_head_pow = np.zeros(n_pieces, dtype=np.int64)
+        piece_dot = np.array([b"." in p for p in vocab.pieces] or [False], dtype=bool)
+        piece_dot_first = np.array([p.startswith(b".") for p in vocab.pieces] or [False], dtype=bool)
         for i, p in enumerate(vocab.pieces):
             piece_hash[i], piece_pow[i] = _byte_hash(p)
+            piece_head_hash[i], piece_head_pow[i] = _byte_hash(p.split(b".", 1)[0])
         is_start = np.zeros(n_sym, dtype=bool)
         for i, n in enumerate(names):
             if i >= dfa_base and n.endswith("@0"):
@@ -461,6 +468,10 @@ class _Builder:
             "rule_since": rule_since,
             "piece_hash": piece_hash,
             "piece_pow": piece_pow,
+            "piece_head_hash": piece_head_hash,
+            "piece_head_pow": piece_head_pow,
+            "piece_dot": piece_dot,
+            "piece_dot_first": piece_dot_first,
         }
         meta: dict[str, object] = {
             "language": g.language,
