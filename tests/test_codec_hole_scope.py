@@ -101,3 +101,17 @@ def test_an_async_def_whose_only_yield_is_the_hole_stays_an_async_generator(
 )
 def test_locals_bound_only_after_the_hole_may_not_be_read(source: str, unbound: set[str]) -> None:
     assert set(_context(source).unbound) == unbound
+
+
+@pytest.mark.parametrize(
+    ("source", "names"),
+    [
+        ("def f():\n    __astgen_hole_0__\n\nLIMIT = 3\n\nclass C:\n    x = 1\n", {"f", "LIMIT", "C"}),
+        ("import os.path\nfrom m import a as b\n\ndef f():\n    __astgen_hole_0__\n", {"os", "b", "f"}),
+        ("xs = [i for i in ()]\ntmp = 1\ndel tmp\n\ndef f():\n    __astgen_hole_0__\n", {"xs", "f"}),
+        ("try:\n    pass\nexcept E as e:\n    pass\n\ndef f():\n    __astgen_hole_0__\n", {"f"}),
+        ("LIMIT = 3\n__astgen_hole_0__\n", set()),  # at module level only what is bound before counts
+    ],
+)
+def test_module_names_a_function_fill_may_read(source: str, names: set[str]) -> None:
+    assert set(_context(source).module_names) == names

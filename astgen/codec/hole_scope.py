@@ -60,15 +60,8 @@ def hole_contexts(module: ast.Module, generators: Collection[int] = ()) -> dict[
     whose replaced code made their function a generator (e.g. `rewrite --function` of a generator)."""
     source = ast.unparse(module)
     tree = ast.parse(source)
-    top = symtable.symtable(source, "<holes>", "exec")
-    tables = _TableIndex(top)
-    module_names = tuple(
-        sorted(
-            s.get_name()
-            for s in top.get_symbols()
-            if (s.is_assigned() or s.is_imported() or s.is_namespace()) and marker_index(s.get_name()) is None
-        )
-    )
+    tables = _TableIndex(symtable.symtable(source, "<holes>", "exec"))
+    module_names = tuple(sorted(n for n in _own_bindings(tree, lasting=True) if marker_index(n) is None))
     out: dict[int, HoleContext] = {}
     for scope, markers in _marker_scopes(tree):
         table = tables.of(scope)
@@ -171,12 +164,20 @@ class _TableIndex:
         raise ValueError(f"no symbol table for {type(node).__name__} {name!r} on line {getattr(node, 'lineno', 0)}")
 
 
-def _own_bindings(scope: ast.AST) -> dict[str, list[tuple[int, int]]]:
+def _own_bindings(scope: ast.AST, lasting: bool = False) -> dict[str, list[tuple[int, int]]]:
     """Where (line, column) a function binds each of its own names, in its own scope: assignment
-    and loop targets, walrus, imports, nested def/class names, `except ... as`, match captures."""
+    and loop targets, walrus, imports, nested def/class names, `except ... as`, match captures.
+    `lasting`: only bindings that still hold after the scope has run (no `except ... as` name, which
+    Python deletes after its handler, and no name the scope deletes anywhere)."""
     out: dict[str, list[tuple[int, int]]] = {}
+    deleted: set[str] = set()
 
     def add(name: str, node: ast.AST) -> None:
+        if lasting and isinstance(node, ast.Name) and isinstance(node.ctx, ast.Del):
+            deleted.add(name)
+            return
+        if lasting and isinstance(node, ast.ExceptHandler):
+            return
         out.setdefault(name, []).append((getattr(node, "lineno", 0), getattr(node, "col_offset", 0)))
 
     def walk(node: ast.AST) -> None:
@@ -215,7 +216,7 @@ def _own_bindings(scope: ast.AST) -> dict[str, list[tuple[int, int]]]:
 
     for stmt in getattr(scope, "body", []) if isinstance(getattr(scope, "body", None), list) else []:
         visit(stmt)
-    return out
+    return {name: where for name, where in out.items() if name not in deleted}
 
 
 def _marker_scopes(tree: ast.Module) -> Iterator[tuple[ast.AST, list[tuple[int, tuple[int, int]]]]]:
