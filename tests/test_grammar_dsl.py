@@ -86,8 +86,20 @@ def test_defer_field_and_deferring_set() -> None:
     g = parse_grammar(text, "toy")
     assert g.set_defers == ("", "s") and g.scope_sets == ("s", "s")
     x = g.nonterminal("x")
-    assert [(c.name, c.defer) for c in x.constructors] == [("X", "b"), ("X-b", "b")]
+    assert [(c.name, c.defer) for c in x.constructors] == [("X", "b"), ("X-b", "")]  # no field after b
     assert g.terminal("n").outer
+
+
+def test_an_elided_defer_field_passes_to_the_next_field() -> None:
+    """`match_case`: captures take effect where the guard begins, or the body when there is none."""
+    text = "flags
+set s
+start x
+nonterminal x()
+  X(a: x?, b: x?, c: x?) @elide=b @defer=b:begin
+"
+    x = parse_grammar(text, "toy").nonterminal("x")
+    assert [(c.name, c.defer, c.defer_begin) for c in x.constructors] == [("X", "b", True), ("X-b", "c", True)]
 
 
 def test_python_grammar_is_deterministic_and_hashed() -> None:

@@ -32,6 +32,7 @@ UNDEFINED = [
     "from m import a as b\nprint(a)\n",
     "x = x\n",
     "import a.b\nprint(b)\n",
+    "def f():\n    global x\n    del x, x\n",
 ]
 # compile() errors rather than pyflakes reports
 NO_BINDING = [
@@ -40,6 +41,7 @@ NO_BINDING = [
     "x = 1\n\ndef f():\n    nonlocal x\n",
     "def f():\n    global x\n\n    def g():\n        nonlocal x\n",
     "def f():\n    del y\n",
+    "x = 1\nmatch x:\n    case [r, r.a]:\n        pass\n",  # a capture binds once the whole pattern matched
 ]
 DEFINED = [
     "def f(x, y=len):\n    return f(x) + y\n",
@@ -59,6 +61,7 @@ DEFINED = [
     "g = lambda x, y=print: x(y)\n",
     "for i in range(3):\n    print(i)\nprint(i)\n",
     "def f(y):\n    x: int = y\n    return x\n",
+    "x = 1\nmatch x:\n    case [r, 1] if r:\n        print(r)\n    case {**q}:\n        print(q)\n",
 ]
 
 

@@ -203,7 +203,8 @@ class _Builder:
         defer = -1
         for f in reversed(ctor.fields):
             if f.name == ctor.defer:
-                defer = len(syms)
+                # the field's last segment completes last; its first (pushed last, on top) begins first
+                defer = len(syms) + (len(f.segments) - 1 if ctor.defer_begin else 0)
             for seg in reversed(f.segments):
                 name = self.seg_symbol(seg)
                 syms.append(name)

@@ -225,7 +225,14 @@ def _elision_variants(
                 Field(f.name, tuple(Segment(swap[f.name], s.quant) for s in f.segments)) if f.name in swap else f
                 for f in fields
             )
-        out.append(replace(ctor, name=f"{ctor.name}-{'-'.join(gone)}", fields=fields, base=ctor.name, elided=gone))
+        defer = ctor.defer
+        if defer in gone:  # the bindings wait for the next field instead (where the elided one would begin)
+            names = [f.name for f in ctor.fields]
+            later = [n for n in names[names.index(defer) + 1 :] if n not in gone]
+            defer = later[0] if later else ""
+        out.append(
+            replace(ctor, name=f"{ctor.name}-{'-'.join(gone)}", fields=fields, base=ctor.name, elided=gone, defer=defer)
+        )
     return out
 
 
