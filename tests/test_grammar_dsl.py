@@ -92,12 +92,7 @@ def test_defer_field_and_deferring_set() -> None:
 
 def test_an_elided_defer_field_passes_to_the_next_field() -> None:
     """`match_case`: captures take effect where the guard begins, or the body when there is none."""
-    text = "flags
-set s
-start x
-nonterminal x()
-  X(a: x?, b: x?, c: x?) @elide=b @defer=b:begin
-"
+    text = "flags\nset s\nstart x\nnonterminal x()\n  X(a: x?, b: x?, c: x?) @elide=b @defer=b:begin\n"
     x = parse_grammar(text, "toy").nonterminal("x")
     assert [(c.name, c.defer, c.defer_begin) for c in x.constructors] == [("X", "b", True), ("X-b", "c", True)]
 
