@@ -70,10 +70,10 @@ def test_ordinary_bindings_are_allowed(codec: Codec, compiled: CompiledGrammar, 
     assert first_refused(codec, compiled, source) is None
 
 
-@pytest.mark.parametrize("source", UNBOUND[:3] + BOUND)
-def test_replay_keeps_held_bindings_like_advance(codec: Codec, compiled: CompiledGrammar, source: str) -> None:
+def assert_replay_matches_advance(codec: Codec, compiled: CompiledGrammar, source: str, cuts_per_file: int) -> None:
+    """Matcher.replayed (scalar walk) and step-by-step advance give equal states at several cuts."""
     ids = codec.encode(source)
-    cuts = list(range(1, len(ids), max(1, len(ids) // 9)))
+    cuts = list(range(1, len(ids), max(1, len(ids) // cuts_per_file)))
     fast = Matcher.replayed(compiled, [ids[:c] for c in cuts])
     for row, c in enumerate(cuts):
         slow = Matcher(compiled, 1)
@@ -81,3 +81,8 @@ def test_replay_keeps_held_bindings_like_advance(codec: Codec, compiled: Compile
             slow.advance(torch.tensor([a]))
         for name in Matcher._STATE:
             assert torch.equal(getattr(fast, name)[row], getattr(slow, name)[0]), (name, c)
+
+
+@pytest.mark.parametrize("source", UNBOUND[:3] + BOUND)
+def test_replay_keeps_held_bindings_like_advance(codec: Codec, compiled: CompiledGrammar, source: str) -> None:
+    assert_replay_matches_advance(codec, compiled, source, 9)

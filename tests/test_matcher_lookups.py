@@ -15,7 +15,7 @@ from astgen.validity import undefined_names
 torch = pytest.importorskip("torch")
 
 from astgen.matcher import Matcher, SeedEntry, default_builtins  # noqa: E402
-from tests.test_matcher_bindings import first_refused  # noqa: E402
+from tests.test_matcher_bindings import assert_replay_matches_advance, first_refused  # noqa: E402
 
 UNDEFINED = [
     "def f():\n    return y\n",
@@ -85,15 +85,7 @@ def test_visible_names_are_allowed(codec: Codec, compiled: CompiledGrammar, sour
 
 @pytest.mark.parametrize("source", DEFINED + UNDEFINED[:4])
 def test_replay_keeps_lookup_state_like_advance(codec: Codec, compiled: CompiledGrammar, source: str) -> None:
-    ids = codec.encode(source)
-    cuts = list(range(1, len(ids), max(1, len(ids) // 7)))
-    fast = Matcher.replayed(compiled, [ids[:c] for c in cuts])
-    for row, c in enumerate(cuts):
-        slow = Matcher(compiled, 1)
-        for a in ids[:c]:
-            slow.advance(torch.tensor([a]))
-        for name in Matcher._STATE:
-            assert torch.equal(getattr(fast, name)[row], getattr(slow, name)[0]), (name, c)
+    assert_replay_matches_advance(codec, compiled, source, 7)
 
 
 def test_a_load_spells_only_candidates(codec: Codec, compiled: CompiledGrammar) -> None:
