@@ -381,10 +381,14 @@ class Matcher:
         if self.pending_sets is not None:
             # a binding still pending at module or class level blocks no read: there Python looks the name
             # up by name (`x = x` reads a global or builtin x), while in a function it would be unbound
-            tag = self.ent_tag
-            by_name = (tag < 0) | (self.closed.gather(1, tag.clamp(min=0)) & (tag >= 0))
+            by_name = (self.ent_tag < 0) | self._in_closed_scope()
             in_scope = in_scope & ~(by_name & self.pending_sets[self.ent_set])
         return self.ent_alive & ((same & in_scope) | anyset)
+
+    def _in_closed_scope(self) -> torch.Tensor:
+        """[B, E] bool: entries bound directly in a closed scope (a class body)."""
+        tag = self.ent_tag
+        return self.closed.gather(1, tag.clamp(min=0)) & (tag >= 0)
 
     def _member(self, keys: torch.Tensor, blocked: torch.Tensor, hashes: torch.Tensor) -> torch.Tensor:
         """[B, C] bool: which `hashes` [B, C] equal the hash of some `blocked` entry (`keys` [B, E])."""
@@ -402,7 +406,7 @@ class Matcher:
         live = self.ent_alive & (self.ent_wait < 0) & look_in[self.ent_set]
         how = t["set_lookup"][self.ent_set]
         here = tag == self.scope.gather(1, t["set_scope"][self.ent_set])
-        closed = self.closed.gather(1, tag.clamp(min=0)) & (tag >= 0)
+        closed = self._in_closed_scope()
         chain = how == _CHAIN
         if mode == _LOAD:
             return live & ((how == _ALIVE) | (chain & (here | ~closed)))
@@ -423,22 +427,18 @@ class Matcher:
         cur = torch.full_like(top, -1)
         vis_cur = torch.zeros(b, e + self.bi_len.shape[0], dtype=torch.bool, device=self.device)
         have, shortest = [], []
+        # candidates: the set-table entries, then the builtins
         hashes = torch.cat([self.ent_hash, self.bi_hash.unsqueeze(0).expand(b, -1)], dim=1)
+        lens = torch.cat([self.ent_len, self.bi_len.unsqueeze(0).expand(b, -1)], dim=1)
+        no_name = torch.full_like(lens, _NO_NAME)
         for j, (term_id, mode) in enumerate(zip(self.lookup_terms, self.lookup_mode)):
-            vis = self._visible(mode, look_in[term_id])
-            lens = torch.where(vis, self.ent_len, torch.full_like(self.ent_len, _NO_NAME))
-            if mode == _LOAD:
-                vis = torch.cat([vis, (~self.star).unsqueeze(1).expand(b, self.bi_len.shape[0])], dim=1)
-                lens = torch.cat([lens, self.bi_len.unsqueeze(0).expand(b, -1)], dim=1)
-                free = self.star  # after a star import any name goes
-            else:
-                vis = torch.cat([vis, vis.new_zeros(b, self.bi_len.shape[0])], dim=1)
-                lens = torch.cat([lens, lens.new_full((b, self.bi_len.shape[0]), _NO_NAME)], dim=1)
-                free = torch.zeros_like(self.star)
+            # after a star import any name goes; only a load may name a builtin
+            free = self.star if mode == _LOAD else torch.zeros_like(self.star)
+            builtin = (~self.star if mode == _LOAD else free).unsqueeze(1).expand(b, self.bi_len.shape[0])
+            vis = torch.cat([self._visible(mode, look_in[term_id]), builtin], dim=1)
             # a candidate it may not end on (e.g. a name a hole's fill may not delete) is none
             vis = vis & ~self._member(self.ent_hash, self._blocking(torch.full_like(top, term_id)), hashes)
-            lens = torch.where(vis, lens, torch.full_like(lens, _NO_NAME))
-            low = lens.min(1).values
+            low = torch.where(vis, lens, no_name).min(1).values
             have.append(free | (low < _NO_NAME))
             shortest.append(torch.where(free, torch.ones_like(low), low))
             mine = inside & (term == term_id) & ~free
@@ -453,7 +453,6 @@ class Matcher:
         rule_extra = torch.where(inside.unsqueeze(1), 0, short_t.gather(1, need) - 1)
         # inside a lookup terminal: continue or end a candidate
         pieces = torch.cat([self.ent_pieces, self.bi_pieces.unsqueeze(0).expand(b, -1, -1)], dim=1)  # [B, C, P]
-        lens = torch.cat([self.ent_len, self.bi_len.unsqueeze(0).expand(b, -1)], dim=1)
         n = self.term_len
         pos = torch.arange(P, device=self.device)
         prefix = ((pieces == self.term_pieces.unsqueeze(1)) | (pos >= n.view(b, 1, 1))).all(2)
@@ -461,18 +460,21 @@ class Matcher:
         nxt = pieces.gather(2, n.clamp(max=P - 1).view(b, 1, 1).expand(b, pieces.shape[1], 1)).squeeze(2)
         more = ok & (lens > n.unsqueeze(1))
         ends = (ok & (lens == n.unsqueeze(1))).any(1)
-        n_pieces = allowed.shape[1] - ns
-        counts = torch.zeros(b, n_pieces, dtype=torch.long, device=self.device)
-        counts.scatter_add_(1, nxt.clamp(min=0), more.long())
         restricted = cur >= 0
-        allowed[:, ns:] &= (counts > 0) | ~restricted.unsqueeze(1)
+        n_pieces = allowed.shape[1] - ns
+
+        def next_pieces(which: torch.Tensor) -> torch.Tensor:
+            """[B, pieces]: the pieces that continue a candidate of `which` [B, C] (every piece in rows
+            outside a lookup terminal)."""
+            counts = torch.zeros(b, n_pieces, dtype=torch.long, device=self.device)
+            counts.scatter_add_(1, nxt.clamp(min=0), which.long())
+            return (counts > 0) | ~restricted.unsqueeze(1)
+
+        allowed[:, ns:] &= next_pieces(more)
         allowed[:, END] &= ends | ~restricted
 
         def fit(after: torch.Tensor, left: torch.Tensor) -> torch.Tensor:
-            fits = more & (after.unsqueeze(1) + lens - n.unsqueeze(1) + 1 <= left.unsqueeze(1))
-            c = torch.zeros(b, n_pieces, dtype=torch.long, device=self.device)
-            c.scatter_add_(1, nxt.clamp(min=0), fits.long())
-            return (c > 0) | ~restricted.unsqueeze(1)
+            return next_pieces(more & (after.unsqueeze(1) + lens - n.unsqueeze(1) + 1 <= left.unsqueeze(1)))
 
         return fit, rule_extra
 
