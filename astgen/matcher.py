@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from astgen.errors import GrammarError
-from astgen.grammar.actions import END
+from astgen.grammar.actions import END, STOP
 from astgen.grammar.compiled import CompiledGrammar
 from astgen.grammar.ir import LOOKUP_MODES
 from astgen.grammar.lexical import SURROGATE_LEAD, TEXT_KINDS
@@ -652,6 +652,11 @@ class Matcher:
             begun = valid & (was.squeeze(1) == _WAIT_BEGIN)
             here = self.ent_wbeg & (self.ent_wait == (self.sp - 1).unsqueeze(1)) & begun.unsqueeze(1)
             self._release(here)
+            # a declined optional @defer field (`(x): T` with no value) binds nothing: its held names go
+            declined = valid & ~is_dfa & (a == STOP) & (was.squeeze(1) == _WAIT_END)
+            dropped = ~self.ent_wbeg & (self.ent_wait == (self.sp - 1).unsqueeze(1)) & declined.unsqueeze(1)
+            self.ent_alive &= ~dropped
+            self.ent_wait = torch.where(dropped, torch.full_like(self.ent_wait, -1), self.ent_wait)
         # scope markers of a closed constructor (a class body); a star import
         shut = t["rule_closed"][r].unsqueeze(1) & live & (~is_dfa & valid).unsqueeze(1)
         self.closed.scatter_(1, pos, torch.where(live, shut, self.closed.gather(1, pos)))
@@ -985,6 +990,10 @@ class _ScalarReplay:
                 for e in range(len(ent_alive)):
                     if ent_wbeg[e] and ent_wait[e] == sp - 1:
                         release(e)
+            if m.has_defer and was == _WAIT_END and top < dfa_base and act == STOP:
+                for e in range(len(ent_alive)):
+                    if not ent_wbeg[e] and ent_wait[e] == sp - 1:
+                        ent_alive[e], ent_wait[e] = False, -1
             if top < dfa_base and rule_star[r]:
                 star = True
             sp = sp - 1 + len(push)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from astgen.codec import Codec
-from astgen.grammar.actions import END
+from astgen.grammar.actions import END, STOP
 from astgen.grammar.compiled import CompiledGrammar
 from astgen.validity import undefined_names
 
@@ -119,3 +119,29 @@ def test_seeded_names_become_candidates(compiled: CompiledGrammar, codec: Codec)
         assert bool(m.mask()[0, a]), compiled.action_name(a)
         m.advance(torch.tensor([a]))
     assert not bool(m.error.any())
+
+
+@pytest.mark.parametrize("source", ["x: int = 0\nx &= 1\n", "(x): int = 0\nx &= 1\n"])
+def test_a_declined_annotation_value_binds_nothing(codec: Codec, compiled: CompiledGrammar, source: str) -> None:
+    """Strict sampling may take an annotated assignment's full variant and then decline its optional
+    value (`<stop>`): that is `x: int`, which binds nothing, so a later `x &= 1` must be refused."""
+    ids = codec.encode(source)
+    names = [compiled.action_name(a) for a in ids]
+    value = names.index("Int")
+    declined = ids[:value] + [STOP] + ids[value + 3 :]
+    assert "AnnAssign" in names[value - 6] and names[value + 3].startswith("AugAssign")
+    m = Matcher(compiled, 1)
+    refused = None
+    for i, a in enumerate(declined):
+        if not bool(m.mask()[0, a]):
+            refused = i
+            break
+        m.advance(torch.tensor([a]))
+    assert refused == value + 2  # the augmented target's first piece
+    assert first_refused(codec, compiled, source) is None  # with its value it binds
+    fast = Matcher.replayed(compiled, [declined[: value + 2]])
+    slow = Matcher(compiled, 1)
+    for a in declined[: value + 2]:
+        slow.advance(torch.tensor([a]))
+    for name in ("ent_alive", "ent_wait", "ent_set"):
+        assert torch.equal(getattr(fast, name), getattr(slow, name)), name
