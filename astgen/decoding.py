@@ -33,7 +33,7 @@ from astgen.codec.hole_scope import FORBID, REQUIRE
 from astgen.codec.holes import LIST, HoleTask
 from astgen.errors import GrammarError, InvalidOptionError
 from astgen.features import context_states, special_state_ids, state_ids_of
-from astgen.grammar.actions import STOP
+from astgen.grammar.actions import END, STOP
 from astgen.grammar.compiled import CompiledGrammar
 from astgen.grammar.versions import RUNNING, parse_version
 from astgen.matcher import Matcher, MatcherConfig, SeedEntry
@@ -110,6 +110,94 @@ def sample_from_logits(
 
 # actions a `yield` statement needs at least (`Expr`, `Yield-value`): the budget a REQUIRE hole keeps
 _YIELD_STMT_COST = 2
+# budget kept for the value of an owed `NAME = <value>` beyond its forced actions (a short expression)
+_VALUE_SLACK = 4
+
+
+class _MustBind:
+    """Names a statement-list fill must bind before it ends (`HoleContext.must_bind`): the code after
+    the hole reads them and nothing else binds them.  While one is unbound, the row keeps budget for
+    `NAME = <expr>`; when the model ends the hole (`<sep>`) with a name still owed, the decoder writes
+    `NAME =` instead (forced actions) and the model writes the value.  A name the grammar refuses to
+    spell there is given up (the fill then leaves that read unbound, as before)."""
+
+    def __init__(self, matcher: Matcher, tasks: list[HoleTask], budget: int):
+        dev = matcher.device
+        cg = matcher.compiled
+        self.assign = cg.vocab.ctor_id("Assign")
+        prefix = [self.assign, cg.vocab.ctor_id("Name")]
+        ns = matcher.n_struct
+        rows: list[list[tuple[int, list[int]]]] = []
+        for t in tasks:
+            owed: list[tuple[int, list[int]]] = []
+            spent = 0
+            for name in t.context.must_bind if t.kind == LIST else ():
+                script = [*prefix, *(ns + p for p in matcher.spell(name)), END, STOP]
+                cost = len(script) + _VALUE_SLACK
+                if len(script) > 4 and spent + cost <= budget // 2:  # (no pieces: lookups are off)
+                    owed.append((cg.name_hash(name.encode()), script))
+                    spent += cost
+            rows.append(owed)
+        n = max(1, max(map(len, rows)))
+        width = max([len(sc) for owed in rows for _, sc in owed], default=1)
+        self.hash = torch.full((len(tasks), n), -1, dtype=torch.long, device=dev)
+        self.script = torch.zeros(len(tasks), n, width, dtype=torch.long, device=dev)
+        self.length = torch.zeros(len(tasks), n, dtype=torch.long, device=dev)
+        for b, owed in enumerate(rows):
+            for j, (h, sc) in enumerate(owed):
+                self.hash[b, j], self.length[b, j] = h, len(sc)
+                self.script[b, j, : len(sc)] = torch.tensor(sc, device=dev)
+        self.active = self.hash >= 0
+        self.any = bool(self.active.any())
+        bound = cg.set_index("bound")
+        self.bound_set = bound
+        self.tag0 = matcher.scope[:, matcher.set_scope[bound]].clone()  # the hole's own scope
+        self.row = torch.full((len(tasks),), -1, dtype=torch.long, device=dev)  # the name being written
+        self.pos = torch.zeros(len(tasks), dtype=torch.long, device=dev)
+        self.owed = self.active.clone()
+        self.written = torch.zeros_like(self.active)  # its `NAME =` is written; the value binds it
+
+    def update(self, matcher: Matcher) -> None:
+        """Which names are still owed: not yet bound at the hole's own scope."""
+        bound = matcher.ent_alive & (matcher.ent_set == self.bound_set) & (matcher.ent_tag == self.tag0.unsqueeze(1))
+        hit = (matcher.ent_hash.unsqueeze(1) == self.hash.unsqueeze(2)) & bound.unsqueeze(1)
+        self.owed = self.active & ~hit.any(2) & ~self.written
+
+    def reserve(self) -> torch.Tensor:
+        """[B] actions kept back for owed names not being written yet."""
+        waiting = self.owed & (torch.arange(self.hash.shape[1], device=self.hash.device) != self.row.unsqueeze(1))
+        return ((self.length + _VALUE_SLACK) * waiting).sum(1)
+
+    def writing(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """[B] rows in the middle of a forced `NAME =`, and [B] the action each must take next."""
+        on = self.row >= 0
+        r = self.row.clamp(min=0)
+        script = self.script[torch.arange(len(r), device=r.device), r]
+        return on, script.gather(1, self.pos.clamp(max=script.shape[1] - 1).unsqueeze(1)).squeeze(1)
+
+    def redirect(self, choice: torch.Tensor, sep_id: int, can_assign: torch.Tensor) -> torch.Tensor:
+        """`<sep>` with a name owed becomes the start of its `NAME =` (where an assignment is valid)."""
+        owes = self.owed.any(1) & (self.row < 0)
+        start = (choice == sep_id) & owes & can_assign
+        self.active &= ~((choice == sep_id) & owes & ~can_assign).unsqueeze(1)  # nowhere to bind: give up
+        first = self.owed.long().argmax(1)
+        self.row = torch.where(start, first, self.row)
+        self.pos = torch.where(start, torch.zeros_like(self.pos), self.pos)
+        return torch.where(start, torch.full_like(choice, self.assign), choice)
+
+    def give_up(self, rows: torch.Tensor) -> None:
+        """Rows whose forced action the grammar refuses: stop writing that name and owe it no more."""
+        r = self.row.clamp(min=0).unsqueeze(1)
+        self.active.scatter_(1, r, self.active.gather(1, r) & ~rows.unsqueeze(1))
+        self.row = torch.where(rows, torch.full_like(self.row, -1), self.row)
+
+    def advanced(self) -> None:
+        on = self.row >= 0
+        self.pos = torch.where(on, self.pos + 1, self.pos)
+        r = self.row.clamp(min=0).unsqueeze(1)
+        done = on & (self.pos >= self.length.gather(1, r).squeeze(1))
+        self.written.scatter_(1, r, self.written.gather(1, r) | done.unsqueeze(1))
+        self.row = torch.where(done, torch.full_like(self.row, -1), self.row)
 
 
 class _HoleRules:
@@ -153,6 +241,8 @@ class _HoleRules:
         self.in_yield_stmt = torch.zeros(len(tasks), dtype=torch.bool, device=dev)
         self.limit0 = matcher.limit.clone()
         self._own = self._closing = self.yielded
+        self.must = _MustBind(matcher, tasks, int((matcher.limit - matcher.steps - matcher.remaining).min()))
+        self._can_assign = torch.zeros(len(tasks), dtype=torch.bool, device=dev)
 
     def allowed(self, matcher: Matcher) -> torch.Tensor:
         """[B, V] allowed model tokens (grammar actions, then the model-only tokens)."""
@@ -163,6 +253,9 @@ class _HoleRules:
         list_end = owed & at_end & ~self.single
         self._closing = list_end | (owed & self.in_yield_stmt)
         matcher.limit = self.limit0 - _YIELD_STMT_COST * (owed & ~self._closing).long()
+        if self.must.any:
+            self.must.update(matcher)
+            matcher.limit = matcher.limit - self.must.reserve()
         grammar = matcher.mask()
         b = grammar.shape[0]
         allowed = torch.zeros(b, self.vocab_size, dtype=torch.bool, device=grammar.device)
@@ -183,12 +276,28 @@ class _HoleRules:
         only_sep = at_end & self.single
         allowed = torch.where(only_sep.unsqueeze(1), torch.zeros_like(allowed), allowed)
         allowed[:, self.sep_id] = at_end & ~list_end
+        if self.must.any:  # a forced `NAME =` of an owed name (see _MustBind)
+            writing, nxt = self.must.writing()
+            ok = allowed.gather(1, nxt.unsqueeze(1)).squeeze(1)
+            self.must.give_up(writing & ~ok)
+            writing &= ok
+            only = torch.zeros_like(allowed).scatter_(1, nxt.unsqueeze(1), True)
+            allowed = torch.where(writing.unsqueeze(1), only, allowed)
+            # where the hole may end, an assignment statement must be valid for `<sep>` to turn into one
+            top = matcher.top.clamp(max=matcher.t["rule_table"].shape[0] - 1)
+            self._can_assign = at_end & (matcher.t["rule_table"][top, self.must.assign] > 0)
         return allowed
+
+    def redirect(self, choice: torch.Tensor) -> torch.Tensor:
+        """The action each row takes: the chosen one, or the start of an owed name's binding."""
+        return self.must.redirect(choice, self.sep_id, self._can_assign) if self.must.any else choice
 
     def advanced(self, actions: torch.Tensor) -> None:
         """Record the actions just taken (after `allowed`): which rows have yielded at their own level."""
         self.yielded |= self._own & self.is_yield[actions.clamp(max=self.vocab_size - 1)]
         self.in_yield_stmt = self._closing & (actions == self.expr_id)
+        if self.must.any:
+            self.must.advanced()
 
 
 def decode_holes(
@@ -263,6 +372,7 @@ def decode_holes(
                 sampled = sample_from_logits(masked, cfg.temperature, cfg.top_p, generator)
                 is_forced = torch.tensor(forced, device=device)
                 choice = torch.where(is_forced, choice, sampled)
+            choice = rules.redirect(choice)
             actions = choice.tolist()
             t_mask = time.perf_counter()
             matcher.advance(torch.where(choice >= compiled.n_actions, torch.zeros_like(choice), choice))

@@ -22,7 +22,7 @@ def _context(source: str, generators: tuple[int, ...] = ()) -> HoleContext:
     ("source", "nobind"),
     [
         # a global read, a name read by a nested function, a free variable: all resolved outside
-        (f"def f(a):\n    b = a\n    {H}\n    return b, g, len(a)\n", {"g", "len"}),
+        (f"g = 0\n\ndef f(a):\n    b = a\n    {H}\n    return b, g, len(a)\n", {"g", "len"}),
         (f"def f():\n    {H}\n    def inner():\n        return seen\n", {"seen"}),
         (f"def outer():\n    n = 0\n    def f():\n        {H}\n        return n\n    return f\n", {"n"}),
         # declared names are the declaration's business: binding them does not make them local
@@ -115,3 +115,25 @@ def test_locals_bound_only_after_the_hole_may_not_be_read(source: str, unbound: 
 )
 def test_module_names_a_function_fill_may_read(source: str, names: set[str]) -> None:
     assert set(_context(source).module_names) == names
+
+
+@pytest.mark.parametrize(
+    ("source", "must"),
+    [
+        # read after the hole, bound nowhere: the fill must bind it (and may, although it is read from "outside")
+        (f"def f(a):\n    {H}\n    return total + a\n", {"total"}),
+        (f"def f(xs):\n    {H}\n    return [x * k for x in xs]\n", {"k"}),  # read in a comprehension
+        (f"import os\n{H}\nif TYPE_CHECKING:\n    pass\n", {"TYPE_CHECKING"}),
+        # not owed: a builtin, a module name, a local bound elsewhere, a read before the hole, a star import
+        (f"def f(a):\n    {H}\n    return len(a)\n", set()),
+        (f"def f(a):\n    {H}\n    return LIMIT\n\nLIMIT = 3\n", set()),
+        (f"def f(a):\n    if a:\n        total = 1\n    {H}\n    return total\n", set()),
+        (f"def f(a):\n    print(total)\n    {H}\n    return total\n", set()),
+        (f"from m import *\n\ndef f(a):\n    {H}\n    return total\n", set()),
+        (f"class C:\n    {H}\n    y = x\n", set()),  # (a class body: left alone)
+    ],
+)
+def test_names_the_code_after_a_hole_needs(source: str, must: set[str]) -> None:
+    context = _context(source)
+    assert set(context.must_bind) == must
+    assert not must & set(context.nobind)

@@ -222,3 +222,30 @@ def test_a_fill_never_reads_an_undefined_name(tiny_generator: Generator, monkeyp
     planned = holed.replace("...", "return missing(x)")
     filled = _fill(tiny_generator, holed, planned, True, monkeypatch)
     assert "missing" not in filled and not undefined_names(filled), filled
+
+
+@pytest.mark.parametrize(
+    ("holed", "name"),
+    [
+        ("def f(x):\n    ...\n    return total + x\n", "total"),
+        ("def f(xs):\n    y = len(xs)\n    ...\n    return [v * scale for v in xs] + [y]\n", "scale"),
+        ("import os\n...\nprint(TYPE_CHECKING)\n", "TYPE_CHECKING"),
+    ],
+)
+def test_a_fill_binds_what_the_code_after_it_reads(
+    tiny_generator: Generator, monkeypatch: pytest.MonkeyPatch, holed: str, name: str
+) -> None:
+    """A model that wants to leave the name unbound (`pass`) still gets a fill that binds it: where
+    the hole would end, the decoder writes `NAME =` and the model the value."""
+    from astgen.validity import undefined_names
+
+    assert undefined_names(holed.replace("...", "pass"))
+    filled = _fill(tiny_generator, holed, holed.replace("...", "pass"), True, monkeypatch)
+    assert not undefined_names(filled), filled
+    compile(filled, "<fill>", "exec")
+    assert any(
+        isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Store) for n in ast.walk(ast.parse(filled))
+    ), filled
+    # a plan that binds it already is followed as it is
+    planned = holed.replace("...", f"{name} = 2")
+    assert _fill(tiny_generator, holed, planned, True, monkeypatch) == _canon(planned)

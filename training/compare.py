@@ -24,7 +24,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -146,7 +146,8 @@ def ensure_data(b: Budget) -> None:
         from training import token_data
 
         log(f"building the token corpus into {b.token_data}")
-        token_data.main(["--data", b.data, "--out", b.token_data])
+        n_actions = json.loads((Path(b.data) / "train.json").read_text(encoding="utf-8"))["n_actions"]
+        token_data.main(["--data", b.data, "--out", b.token_data, "--vocab-size", str(n_actions)])
 
 
 def _trained_steps(run_dir: Path) -> int:
@@ -178,6 +179,7 @@ def ensure_run(b: Budget, run: str, baseline: str) -> Path:
 
 def eval_bpc(b: Budget, gen: Generator, dec: TokenDecoder, seq_len: int) -> dict[str, Any]:
     from training.data import load_split
+    from training.evaluate import score_documents
     from training.token_data import load_token_split
     from training.train import eval_documents, evaluate
 
@@ -187,12 +189,12 @@ def eval_bpc(b: Budget, gen: Generator, dec: TokenDecoder, seq_len: int) -> dict
     by_path = {d["path"]: d for d in tinfo["documents"]}
     tdocs = [by_path[d["path"]] for d in docs]
     out: dict[str, Any] = {"documents": len(docs), "chars": sum(d["chars"] for d in docs)}
-    for name, model, config, s, dd in (
-        ("ast", gen.model, gen.config, stream, docs),
-        ("tokens", dec.model, dec.config, tstream, tdocs),
-    ):
+    for name in ("ast", "tokens"):
         t0 = time.perf_counter()
-        r = evaluate(model, s, dd, config, seq_len, 16, torch.device("cpu"))
+        if name == "ast":  # a tree-state model is fed its states (training.evaluate.score_documents)
+            r = score_documents(gen, stream, info, docs, seq_len)
+        else:
+            r = evaluate(dec.model, tstream, tdocs, dec.config, seq_len, 16, torch.device("cpu"))
         out[name] = {
             "positions": r["val_actions"],
             "bits_per_position": round(r["val_bits_per_action"], 4),
@@ -542,8 +544,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         choices=["functional", "samples", "infill", "bpc"],
         help="leave parts out (their figures are then missing from the report)",
     )
+    ap.add_argument("--ast-run", default=None, help="AST run under the budget's runs dir (default: the budget's)")
+    ap.add_argument("--token-run", default=None, help="token run folder (default: the budget's)")
     args = ap.parse_args(argv)
     b = BUDGETS[args.budget]
+    b = replace(b, ast_run=args.ast_run or b.ast_run, token_run=args.token_run or b.token_run)
     torch.set_num_threads(b.threads)
     t_start = time.perf_counter()
     ensure_data(b)
@@ -566,7 +571,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results: dict[str, Any] = {
         "budget": asdict(b),
         "machine": describe(),
-        "command": f"python -m training.compare --budget {b.name}",
+        "command": " ".join(["python -m training.compare", *(argv if argv is not None else sys.argv[1:])]),
         "parameters": {
             "ast": sum(p.numel() for p in gen.model.parameters()),
             "tokens": sum(p.numel() for p in dec.model.parameters()),

@@ -44,23 +44,27 @@ from training.fim import FimConfig, sample_holes
 from training.train import eval_documents, evaluate
 from training.tree_features import StateFeatureLM, StreamStates
 
-__all__ = ["bits_per_char", "infill_eval", "main"]
+__all__ = ["bits_per_char", "infill_eval", "main", "score_documents"]
+
+
+def score_documents(
+    gen: Generator, stream: Any, info: dict[str, Any], docs: list[dict[str, Any]], seq_len: int
+) -> dict[str, Any]:
+    """training.train.evaluate on `docs` of a split, feeding a tree-state model its states too."""
+    emb = state_embedding(gen.model)
+    if emb is None:
+        return evaluate(gen.model, stream, docs, gen.config, seq_len, 16, gen.device)
+    model = StateFeatureLM(gen.model, emb.num_embeddings, emb)  # reads each action's state (astgen.features)
+    states = StreamStates(gen.compiled, stream, info)
+    ids = special_state_ids(gen.compiled)
+    return evaluate(model, stream, docs, gen.config, seq_len, 16, gen.device, states, ids, gen.compiled.start_symbol)
 
 
 def bits_per_char(gen: Generator, data: str, split: str, max_tokens: int, seq_len: int) -> dict[str, Any]:
     stream, info = load_split(data, split)
     docs = eval_documents(info, max_tokens, seed=4321)
     t0 = time.perf_counter()
-    emb = state_embedding(gen.model)
-    if emb is None:
-        result = evaluate(gen.model, stream, docs, gen.config, seq_len, 16, gen.device)
-    else:  # a tree-state model reads each action's state too (astgen.features)
-        model = StateFeatureLM(gen.model, emb.num_embeddings, emb)
-        states = StreamStates(gen.compiled, stream, info)
-        ids = special_state_ids(gen.compiled)
-        result = evaluate(
-            model, stream, docs, gen.config, seq_len, 16, gen.device, states, ids, gen.compiled.start_symbol
-        )
+    result = score_documents(gen, stream, info, docs, seq_len)
     return {
         "split": split,
         "documents": result["val_docs"],
@@ -148,8 +152,10 @@ def infill_eval(gen: Generator, data: str, n: int, seed: int, max_actions: int) 
         filled = program.filled(ans)
         row = per_kind.setdefault(
             case["kind"],
-            {"n": 0, "parse": 0, "compile": 0, "outside_same": 0, "exact": 0, "hole_actions": 0, "new_name_errors": 0},
+            {"n": 0, "parse": 0, "compile": 0, "outside_same": 0, "exact": 0, "hole_actions": 0}
+            | {"new_name_errors": 0, "fill_name_errors": 0, "suffix_unbound": 0},
         )
+        mark = _placeholder(codec, LIST if case["kind"] in ("stmt", "body") else EXPR)
         row["n"] += 1
         row["hole_actions"] += len(ans[0])
         try:
@@ -161,10 +167,15 @@ def infill_eval(gen: Generator, data: str, n: int, seed: int, max_actions: int) 
             added = _name_reports(source) - _name_reports(codec.decode(actions))
             if added:
                 row["new_name_errors"] += 1
+                # a report the file with the hole left empty has too is a name the code after the hole
+                # reads and the replaced code bound; any other one is a name the fill itself reads
+                holed = _name_reports(codec.decode(actions[: h.start] + mark + actions[h.end :]))
+                in_fill = added - holed
+                row["fill_name_errors"] += int(bool(in_fill))
+                row["suffix_unbound"] += int(bool(added - in_fill))
                 failures.append({"doc": case["doc"], "kind": case["kind"], "error": f"pyflakes: {sorted(added)}"})
         except Exception as e:  # any failure to decode, parse or compile is reported the same way
             failures.append({"doc": case["doc"], "kind": case["kind"], "error": f"{type(e).__name__}: {e}"[:300]})
-        mark = _placeholder(codec, LIST if case["kind"] in ("stmt", "body") else EXPR)
         original = _dump(codec, actions[: h.start] + mark + actions[h.end :])
         mine = _dump(codec, program.filled([mark]))
         row["outside_same"] += int(original is not None and original == mine)
@@ -172,7 +183,7 @@ def infill_eval(gen: Generator, data: str, n: int, seed: int, max_actions: int) 
     for row in per_kind.values():
         row["exact_rate"] = round(row["exact"] / row["n"], 4)
         row["mean_hole_actions"] = round(row["hole_actions"] / row["n"], 1)
-    keys = ("n", "parse", "compile", "outside_same", "exact", "new_name_errors")
+    keys = ("n", "parse", "compile", "outside_same", "exact", "new_name_errors", "fill_name_errors", "suffix_unbound")
     total = {k: sum(r[k] for r in per_kind.values()) for k in keys}
     return {
         "holes": total,

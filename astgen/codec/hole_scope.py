@@ -16,6 +16,7 @@ a scope from *all* of its code, so a fill could change the meaning of code it do
 from __future__ import annotations
 
 import ast
+import builtins
 import symtable
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
@@ -49,6 +50,9 @@ class HoleContext:
     # module-level names a fill in a function may read although they are bound after the hole (the
     # function runs once the module has run)
     module_names: tuple[str, ...] = ()
+    # names the code after the hole reads in the hole's scope and nothing binds (a statement hole
+    # replaced their binding): a statement-list fill must bind each of them before it ends
+    must_bind: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.yields not in YIELD_RULES:
@@ -62,6 +66,10 @@ def hole_contexts(module: ast.Module, generators: Collection[int] = ()) -> dict[
     tree = ast.parse(source)
     tables = _TableIndex(symtable.symtable(source, "<holes>", "exec"))
     module_names = tuple(sorted(n for n in _own_bindings(tree, lasting=True) if marker_index(n) is None))
+    star = any(isinstance(n, ast.ImportFrom) and any(a.name == "*" for a in n.names) for n in ast.walk(tree))
+    statements = {  # holes that stand for statements (only a statement list can bind what is owed)
+        marker_index(n.value.id) for n in ast.walk(tree) if isinstance(n, ast.Expr) and isinstance(n.value, ast.Name)
+    }
     out: dict[int, HoleContext] = {}
     for scope, markers in _marker_scopes(tree):
         table = tables.of(scope)
@@ -86,6 +94,16 @@ def hole_contexts(module: ast.Module, generators: Collection[int] = ()) -> dict[
             for s in table.get_symbols()
             if (s.is_parameter() or s.is_declared_global() or s.is_nonlocal()) and marker_index(s.get_name()) is None
         }
+        # names the scope's own code reads that nothing binds: in a function, implicit globals the module
+        # does not bind; in the module, names it never binds (neither is a builtin; a star import: none)
+        reads = _own_loads(scope) if not star and not isinstance(scope, ast.ClassDef) else {}
+        if is_function:
+            reads = {n: ps for n, ps in reads.items() if n in _implicit_globals(table)}
+        unresolved = {
+            n: ps
+            for n, ps in reads.items()
+            if n not in module_names and n not in bindings and not hasattr(builtins, n) and marker_index(n) is None
+        }
         for k, at in markers:
             if not is_function or own_yields(scope):
                 yields = FREE
@@ -94,7 +112,17 @@ def hole_contexts(module: ast.Module, generators: Collection[int] = ()) -> dict[
             # (a name local only through a comprehension, as 3.12+ symtables inline them, is not bound here)
             unbound = tuple(sorted(n for n in later if n in bindings and not any(p < at for p in bindings[n])))
             bound = tuple(sorted({n for n, ps in bindings.items() if any(p < at for p in ps)} | declared))
-            out[k] = HoleContext(yields, nobind, keep, unbound, bound, module_names if is_function else ())
+            # a fill may bind what only the code after it reads (binding it cannot break an earlier read)
+            must = tuple(sorted(n for n, ps in unresolved.items() if k in statements and all(p > at for p in ps)))
+            out[k] = HoleContext(
+                yields,
+                tuple(n for n in nobind if n not in must),
+                keep,
+                unbound,
+                bound,
+                module_names if is_function else (),
+                must,
+            )
     return out
 
 
@@ -136,6 +164,16 @@ def _inner_globals(table: symtable.SymbolTable) -> set[str]:
             if s.is_referenced() and s.is_global() and not s.is_declared_global():
                 names.add(s.get_name())
         names |= _inner_globals(child)
+    return names
+
+
+def _implicit_globals(table: symtable.SymbolTable) -> set[str]:
+    """Names a function reads as implicit globals, its comprehensions included (before 3.12 each has
+    its own symbol table; from 3.12 they are inlined)."""
+    names = {s.get_name() for s in table.get_symbols() if s.is_global() and not s.is_declared_global()}
+    for child in table.get_children():
+        if child.get_name() in ("listcomp", "setcomp", "dictcomp", "genexpr"):
+            names |= _implicit_globals(child)
     return names
 
 
@@ -217,6 +255,29 @@ def _own_bindings(scope: ast.AST, lasting: bool = False) -> dict[str, list[tuple
     for stmt in getattr(scope, "body", []) if isinstance(getattr(scope, "body", None), list) else []:
         visit(stmt)
     return {name: where for name, where in out.items() if name not in deleted}
+
+
+def _own_loads(scope: ast.AST) -> dict[str, list[tuple[int, int]]]:
+    """Where (line, column) the scope's own code reads each name: not inside nested def, class or
+    lambda bodies, but in their decorators, defaults, annotations and bases, which run in this scope."""
+    out: dict[str, list[tuple[int, int]]] = {}
+    stack: list[ast.AST] = list(getattr(scope, "body", []) if isinstance(getattr(scope, "body", None), list) else [])
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            out.setdefault(node.id, []).append((node.lineno, node.col_offset))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            a = node.args
+            parts: list[ast.AST | None] = [*a.defaults, *a.kw_defaults]
+            if not isinstance(node, ast.Lambda):
+                params = [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg]
+                parts += [*node.decorator_list, node.returns, *(p.annotation for p in params if p is not None)]
+            stack.extend(p for p in parts if p is not None)
+        elif isinstance(node, ast.ClassDef):
+            stack.extend([*node.decorator_list, *node.bases, *node.keywords])
+        else:
+            stack.extend(ast.iter_child_nodes(node))
+    return out
 
 
 def _marker_scopes(tree: ast.Module) -> Iterator[tuple[ast.AST, list[tuple[int, tuple[int, int]]]]]:
