@@ -131,9 +131,19 @@ def test_module_names_a_function_fill_may_read(source: str, names: set[str]) -> 
         (f"def f(a):\n    print(total)\n    {H}\n    return total\n", set()),
         (f"from m import *\n\ndef f(a):\n    {H}\n    return total\n", set()),
         (f"class C:\n    {H}\n    y = x\n", set()),  # (a class body: left alone)
+        # a `nonlocal` in a nested function needs a binding in the function around it
+        (f"def f():\n    {H}\n\n    def g():\n        nonlocal n\n        n += 1\n    return g\n", {"n"}),
+        (f"def f(n):\n    {H}\n\n    def g():\n        nonlocal n\n        n += 1\n    return g\n", set()),
     ],
 )
 def test_names_the_code_after_a_hole_needs(source: str, must: set[str]) -> None:
     context = _context(source)
     assert set(context.must_bind) == must
     assert not must & set(context.nobind)
+
+
+def test_a_scope_error_no_hole_can_fix_is_a_typed_error() -> None:
+    from astgen.errors import SourceSyntaxError
+
+    with pytest.raises(SourceSyntaxError, match="nonlocal"):
+        _context(f"{H}\n\ndef f():\n    def g():\n        nonlocal n\n")

@@ -5,6 +5,7 @@ when it is on."""
 from __future__ import annotations
 
 import ast
+import contextlib
 import symtable
 
 import pytest
@@ -230,6 +231,7 @@ def test_a_fill_never_reads_an_undefined_name(tiny_generator: Generator, monkeyp
         ("def f(x):\n    ...\n    return total + x\n", "total"),
         ("def f(xs):\n    y = len(xs)\n    ...\n    return [v * scale for v in xs] + [y]\n", "scale"),
         ("import os\n...\nprint(TYPE_CHECKING)\n", "TYPE_CHECKING"),
+        ("def f():\n    ...\n\n    def g():\n        nonlocal n\n        n += 1\n    return g\n", "n"),
     ],
 )
 def test_a_fill_binds_what_the_code_after_it_reads(
@@ -239,7 +241,10 @@ def test_a_fill_binds_what_the_code_after_it_reads(
     the hole would end, the decoder writes `NAME =` and the model the value."""
     from astgen.validity import undefined_names
 
-    assert undefined_names(holed.replace("...", "pass"))
+    unbound = holed.replace("...", "pass")
+    with pytest.raises(SyntaxError) if "nonlocal" in holed else contextlib.nullcontext():
+        compile(unbound, "<unbound>", "exec")
+        assert undefined_names(unbound)
     filled = _fill(tiny_generator, holed, holed.replace("...", "pass"), True, monkeypatch)
     assert not undefined_names(filled), filled
     compile(filled, "<fill>", "exec")

@@ -22,6 +22,7 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
 from astgen.codec.markers import marker_index
+from astgen.errors import SourceSyntaxError
 
 __all__ = ["FORBID", "FREE", "REQUIRE", "YIELD_RULES", "HoleContext", "generator_holes", "hole_contexts", "own_yields"]
 
@@ -64,7 +65,15 @@ def hole_contexts(module: ast.Module, generators: Collection[int] = ()) -> dict[
     whose replaced code made their function a generator (e.g. `rewrite --function` of a generator)."""
     source = ast.unparse(module)
     tree = ast.parse(source)
-    tables = _TableIndex(symtable.symtable(source, "<holes>", "exec"))
+    owed_nonlocal = _unbound_nonlocals(tree)
+    # for the symbol tables, each name a `nonlocal` still needs is bound on its hole's line (the fill's job)
+    lines = source.split("\n")
+    for (line, _), names in owed_nonlocal.items():
+        lines[line - 1] += "".join(f"; {n} = None" for n in names)
+    try:
+        tables = _TableIndex(symtable.symtable("\n".join(lines), "<holes>", "exec"))
+    except SyntaxError as e:  # compile-time scope errors ast.parse lets through (e.g. a nonlocal nothing binds)
+        raise SourceSyntaxError(e.msg, "<holes>", e.lineno, e.offset) from None
     module_names = tuple(sorted(n for n in _own_bindings(tree, lasting=True) if marker_index(n) is None))
     star = any(isinstance(n, ast.ImportFrom) and any(a.name == "*" for a in n.names) for n in ast.walk(tree))
     statements = {  # holes that stand for statements (only a statement list can bind what is owed)
@@ -113,7 +122,8 @@ def hole_contexts(module: ast.Module, generators: Collection[int] = ()) -> dict[
             unbound = tuple(sorted(n for n in later if n in bindings and not any(p < at for p in bindings[n])))
             bound = tuple(sorted({n for n, ps in bindings.items() if any(p < at for p in ps)} | declared))
             # a fill may bind what only the code after it reads (binding it cannot break an earlier read)
-            must = tuple(sorted(n for n, ps in unresolved.items() if k in statements and all(p > at for p in ps)))
+            must = {n for n, ps in unresolved.items() if k in statements and all(p > at for p in ps)}
+            must = tuple(sorted(must | set(owed_nonlocal.get(at, ()))))
             out[k] = HoleContext(
                 yields,
                 tuple(n for n in nobind if n not in must),
@@ -255,6 +265,56 @@ def _own_bindings(scope: ast.AST, lasting: bool = False) -> dict[str, list[tuple
     for stmt in getattr(scope, "body", []) if isinstance(getattr(scope, "body", None), list) else []:
         visit(stmt)
     return {name: where for name, where in out.items() if name not in deleted}
+
+
+def _unbound_nonlocals(tree: ast.Module) -> dict[tuple[int, int], tuple[str, ...]]:
+    """`nonlocal` names no enclosing function binds (a SyntaxError until a fill binds them), by the
+    position of the statement hole that is to bind each: the innermost enclosing function's first one."""
+    out: dict[tuple[int, int], set[str]] = {}
+
+    def holes_of(fn: ast.AST) -> list[tuple[int, int]]:
+        return [
+            (s.lineno, s.col_offset)
+            for s in ast.walk(fn)
+            if isinstance(s, ast.Expr)
+            and isinstance(s.value, ast.Name)
+            and marker_index(s.value.id) is not None
+            and _scope_of(fn, s)
+        ]
+
+    def visit(node: ast.AST, chain: list[ast.AST]) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.Nonlocal):
+                for name in child.names:
+                    if not any(name in _own_bindings(f) or name in _params(f) for f in chain[:-1]):
+                        for f in reversed(chain[:-1]):
+                            if holes := holes_of(f):
+                                out.setdefault(holes[0], set()).add(name)
+                                break
+            inner = [*chain, child] if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) else chain
+            visit(child, inner)
+
+    visit(tree, [])
+    return {at: tuple(sorted(names)) for at, names in out.items()}
+
+
+def _params(fn: ast.AST) -> set[str]:
+    a = getattr(fn, "args", None)
+    if a is None:
+        return set()
+    return {p.arg for p in [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg] if p is not None}
+
+
+def _scope_of(fn: ast.AST, target: ast.AST) -> bool:
+    """Whether `target` is in `fn`'s own code (not in a def, class or lambda nested in it)."""
+    stack = list(ast.iter_child_nodes(fn))
+    while stack:
+        node = stack.pop()
+        if node is target:
+            return True
+        if not isinstance(node, _SCOPES):
+            stack.extend(ast.iter_child_nodes(node))
+    return False
 
 
 def _own_loads(scope: ast.AST) -> dict[str, list[tuple[int, int]]]:
