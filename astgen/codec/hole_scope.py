@@ -122,8 +122,8 @@ def hole_contexts(module: ast.Module, generators: Collection[int] = ()) -> dict[
             unbound = tuple(sorted(n for n in later if n in bindings and not any(p < at for p in bindings[n])))
             bound = tuple(sorted({n for n, ps in bindings.items() if any(p < at for p in ps)} | declared))
             # a fill may bind what only the code after it reads (binding it cannot break an earlier read)
-            must = {n for n, ps in unresolved.items() if k in statements and all(p > at for p in ps)}
-            must = tuple(sorted(must | set(owed_nonlocal.get(at, ()))))
+            owed = {n for n, ps in unresolved.items() if k in statements and all(p > at for p in ps)}
+            must = tuple(sorted(owed | set(owed_nonlocal.get(at, ()))))
             out[k] = HoleContext(
                 yields,
                 tuple(n for n in nobind if n not in must),
