@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -15,6 +16,7 @@ __all__ = [
     "check_source",
     "tree_sitter_errors",
     "tree_sitter_gap",
+    "added_name_reports",
     "undefined_names",
 ]
 
@@ -174,3 +176,18 @@ def undefined_names(source: str, filename: str = "<generated>") -> list[str]:
         for m in sorted(found, key=lambda m: (m.lineno, m.col))
         if isinstance(m, wanted)
     ]
+
+
+def added_name_reports(filled: str, original: str, holed: str) -> tuple[Counter[str], Counter[str]]:
+    """The undefined-name reports a fill adds to a file (pyflakes, positions dropped), split in two: those
+    the fill's own code causes, and those `holed` (the file with the hole left empty) has too, i.e. names
+    the code after the hole reads that the replaced code bound and the fill does not."""
+
+    def reports(source: str) -> Counter[str]:
+        return Counter(r.split(": ", 1)[1] for r in undefined_names(source))
+
+    added = reports(filled) - reports(original)
+    if not added:
+        return Counter(), Counter()
+    in_fill = added - reports(holed)
+    return in_fill, added - in_fill

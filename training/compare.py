@@ -40,6 +40,7 @@ from astgen.model import load_checkpoint
 from astgen.research.baseline import load_token_checkpoint
 from astgen.research.cases import InfillCase, cases_in_function, compiles, parses, sample_cases
 from astgen.research.token_decoding import MODES, TokenDecoder, top_level_end
+from astgen.validity import added_name_reports, undefined_names
 from training.machine import describe
 
 __all__ = ["BUDGETS", "Budget", "main"]
@@ -317,7 +318,7 @@ def _score(cases: list[InfillCase], texts: list[str | None], cost: dict[str, Any
     per_kind: dict[str, dict[str, int]] = {}
     valid = 0
     for c, t in zip(cases, texts):
-        row = per_kind.setdefault(c.kind, {"n": 0, "parse": 0, "compile": 0, "exact": 0})
+        row = per_kind.setdefault(c.kind, {"n": 0, "parse": 0, "compile": 0, "exact": 0, "undefined_in_fill": 0})
         row["n"] += 1
         if t is None:
             continue
@@ -326,11 +327,14 @@ def _score(cases: list[InfillCase], texts: list[str | None], cost: dict[str, Any
         row["compile"] += int(ok)
         row["exact"] += int(c.matches(t))
         valid += int(ok)
+        if ok:  # a compiled fill that reads a name nothing binds (pyflakes F821/F823 in the fill itself)
+            row["undefined_in_fill"] += int(bool(added_name_reports(t, c.original, c.marked)[0]))
     n = len(cases)
     return {
         "per_kind": per_kind,
         "n": n,
         "compile": valid,
+        "undefined_in_fill": sum(r["undefined_in_fill"] for r in per_kind.values()),
         "model_calls_per_program": round(cost["row_calls"] / max(1, n), 1),
         "seconds": round(cost["seconds"], 1),
         "seconds_per_valid_program": round(cost["seconds"] / max(1, valid), 3),
@@ -470,6 +474,7 @@ def _sample_score(texts: list[str], cost: dict[str, Any]) -> dict[str, Any]:
     return {
         "parse": sum(parses(t) for t in texts),
         "compile": valid,
+        "undefined_names": sum(bool(undefined_names(t)) for t in texts if compiles(t)),
         "mean_chars": round(sum(len(t) for t in texts) / max(1, n), 1),
         "model_calls_per_program": round(cost["row_calls"] / max(1, n), 1),
         "seconds": round(cost["seconds"], 1),

@@ -20,7 +20,6 @@ import dataclasses
 import json
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +37,7 @@ from astgen.decoding import DecodeConfig
 from astgen.features import special_state_ids
 from astgen.generator import Generator
 from astgen.model import load_checkpoint, state_embedding
-from astgen.validity import undefined_names
+from astgen.validity import added_name_reports
 from training.data import load_spans, load_split
 from training.fim import FimConfig, sample_holes
 from training.train import eval_documents, evaluate
@@ -91,11 +90,6 @@ def _with_context(codec: Any, program: HoledProgram, actions: list[int], hole: A
     except Exception:  # a file the marker makes undecodable keeps the empty context
         context = HoleContext()
     return dataclasses.replace(program, contexts=(context,))
-
-
-def _name_reports(source: str) -> Counter[str]:
-    """pyflakes' undefined-name / read-before-assignment messages of `source`, without positions."""
-    return Counter(r.split(": ", 1)[1] for r in undefined_names(source))
 
 
 def _dump(codec: Any, actions: list[int]) -> str | None:
@@ -164,16 +158,14 @@ def infill_eval(gen: Generator, data: str, n: int, seed: int, max_actions: int) 
             row["parse"] += 1
             quiet_compile(source, case["doc"])
             row["compile"] += 1
-            added = _name_reports(source) - _name_reports(codec.decode(actions))
-            if added:
+            holed = codec.decode(actions[: h.start] + mark + actions[h.end :])
+            in_fill, suffix = added_name_reports(source, codec.decode(actions), holed)
+            if in_fill or suffix:
                 row["new_name_errors"] += 1
-                # a report the file with the hole left empty has too is a name the code after the hole
-                # reads and the replaced code bound; any other one is a name the fill itself reads
-                holed = _name_reports(codec.decode(actions[: h.start] + mark + actions[h.end :]))
-                in_fill = added - holed
                 row["fill_name_errors"] += int(bool(in_fill))
-                row["suffix_unbound"] += int(bool(added - in_fill))
-                failures.append({"doc": case["doc"], "kind": case["kind"], "error": f"pyflakes: {sorted(added)}"})
+                row["suffix_unbound"] += int(bool(suffix))
+                added = sorted((in_fill + suffix).elements())
+                failures.append({"doc": case["doc"], "kind": case["kind"], "error": f"pyflakes: {added}"})
         except Exception as e:  # any failure to decode, parse or compile is reported the same way
             failures.append({"doc": case["doc"], "kind": case["kind"], "error": f"{type(e).__name__}: {e}"[:300]})
         original = _dump(codec, actions[: h.start] + mark + actions[h.end :])
