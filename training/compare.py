@@ -587,8 +587,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         },
         "learning_curves": learning_curves(b),
     }
-    for name in ("ast", "tokens"):
-        results["training"][name].pop("args", None)
+    # the options each run was trained with, as `training.train` flags (the budget's, or a reused run's own)
+    results["options"] = {
+        name: " ".join(
+            f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}")
+            for k, v in results["training"][name].pop("args", {}).items()
+            if v not in (False, None) and k not in ("name", "runs_dir", "resume", "cpu", "log_every")
+        )
+        for name in ("ast", "tokens")
+    }
     t_eval = time.perf_counter()
     results["grammar"] = eval_grammar_coverage(dec, docs, 60 if b.name == "full" else 15)
     log(f"grammar coverage: {results['grammar']}")

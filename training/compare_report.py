@@ -199,9 +199,17 @@ def write_report(results: dict[str, Any], path: Path, plots_dir: Path) -> None:
     )
     w("## Setup and fairness rule\n")
     p = results["parameters"]
+    same = (
+        ""
+        if p["ast"] == p["tokens"]
+        else (
+            f"; the AST model's extra {p['ast'] - p['tokens']:,} are its tree-state embedding, a lookup table added to "
+            "the input embedding (`--tree-features`), which costs no computation per position"
+        )
+    )
     w(
         f"- Same architecture (`LlamaForCausalLM`, {p['ast']:,} vs {p['tokens']:,} parameters: the BPE vocabulary "
-        "has exactly as many ids as the action vocabulary)."
+        f"has exactly as many ids as the action vocabulary{same})."
     )
     tr = results["training"]
     w(
@@ -211,9 +219,11 @@ def write_report(results: dict[str, Any], path: Path, plots_dir: Path) -> None:
         "A position is an action for one and a "
         "BPE token for the other; equal positions cost equal FLOPs (same model, same sequence length)."
     )
+    options = results.get("options") or {"both": " ".join(b["train"])}
+    shown = "; ".join(f"{k}: `{v}`" for k, v in options.items())
     w(
         f"- Same training documents ({b['data']}), same fill-in-the-middle share (50%) and hole kinds; training "
-        f"options: `{' '.join(b['train'])}`."
+        f"options ({shown})."
     )
     w("")
     if "grammar" in results:
@@ -255,15 +265,20 @@ def write_report(results: dict[str, Any], path: Path, plots_dir: Path) -> None:
             "module's AST equals the original's.  Rejection resamples (temperature 0.7) a non-compiling fill up to "
             f"{b['retries']} times.\n"
         )
-        w("| system | kind | n | parse | compile | exact |")
-        w("|---|---|---|---|---|---|")
+        w(
+            "*Undefined names* = compiled fills whose own code reads a name nothing binds there (pyflakes F821/F823 "
+            "reports the filled file has and neither the original nor the file with the hole left empty has).\n"
+        )
+        w("| system | kind | n | parse | compile | exact | undefined names in the fill |")
+        w("|---|---|---|---|---|---|---|")
         for s in _systems(inf):
             for k in KINDS:
                 row = inf[s]["per_kind"].get(k)
                 if row:
                     w(
                         f"| {LABELS[s]} | {k} | {row['n']} | {_pct(row['parse'], row['n'])} | "
-                        f"{_pct(row['compile'], row['n'])} | {_pct(row['exact'], row['n'])} |"
+                        f"{_pct(row['compile'], row['n'])} | {_pct(row['exact'], row['n'])} | "
+                        f"{row.get('undefined_in_fill', '–')} |"
                     )
         w("")
         w("| system | model calls / program | wall s / valid program | constraint ms / step |")
@@ -307,14 +322,15 @@ def write_report(results: dict[str, Any], path: Path, plots_dir: Path) -> None:
             "first line at column 0.\n"
         )
         w(
-            "| system | parse | compile | mean chars | model calls / program | wall s / valid program "
-            "| constraint ms / step |"
+            "| system | parse | compile | compiled with an undefined name | mean chars | model calls / program "
+            "| wall s / valid program | constraint ms / step |"
         )
-        w("|---|---|---|---|---|---|---|")
+        w("|---|---|---|---|---|---|---|---|")
         for s in _systems(sm):
             m = sm[s]
             w(
-                f"| {LABELS[s]} | {_pct(m['parse'], sm['n'])} | {_pct(m['compile'], sm['n'])} | {m['mean_chars']} | "
+                f"| {LABELS[s]} | {_pct(m['parse'], sm['n'])} | {_pct(m['compile'], sm['n'])} | "
+                f"{m.get('undefined_names', '–')} | {m['mean_chars']} | "
                 f"{m['model_calls_per_program']} | {m['seconds_per_valid_program']} | "
                 f"{m['mask_ms_per_step'] if s in CONSTRAINED else '–'} |"
             )
