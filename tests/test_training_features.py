@@ -58,3 +58,21 @@ def test_state_features_do_not_leak_the_future() -> None:
     a = model(input_ids=ids, states=states).logits
     b = model(input_ids=ids, states=changed).logits
     assert torch.allclose(a[0, :8], b[0, :8]) and not torch.allclose(a[0, 8:], b[0, 8:])
+
+
+def test_bits_per_char_split_by_position_kind_sums_to_the_total(tiny_generator, codec: Codec) -> None:  # type: ignore[no-untyped-def]
+    """training.evaluate.score_documents: the split by what each position spells adds up to the total,
+    and each kind gets the positions it should (names read, literals, ends all occur in the source)."""
+    import numpy as np
+
+    from training.evaluate import POSITION_KINDS, score_documents
+
+    source = "import os\n\n\ndef f(path, n=3):\n    s = os.path.join(path, 'x')\n    return s * n\n"
+    actions = codec.encode(source)
+    stream = np.array(actions, dtype=np.uint16)
+    info = {"documents": [{"offset": 0, "length": len(actions), "chars": len(source)}]}
+    r = score_documents(tiny_generator, stream, info, info["documents"], 64)
+    by = r["val_bpc_by"]
+    assert tuple(by) == POSITION_KINDS
+    assert abs(sum(by.values()) - r["val_bpc"]) < 1e-6
+    assert all(v > 0 for v in by.values()), by

@@ -201,6 +201,11 @@ def eval_bpc(b: Budget, gen: Generator, dec: TokenDecoder, seq_len: int) -> dict
             "bits_per_position": round(r["val_bits_per_action"], 4),
             "bits_per_char": round(r["val_bpc"], 4),
             "chars_per_position": round(r["val_chars"] / max(1, r["val_actions"]), 3),
+            **(
+                {"bits_per_char_by_position": {k: round(v, 4) for k, v in r["val_bpc_by"].items()}}
+                if "val_bpc_by" in r
+                else {}
+            ),
             "seconds": round(time.perf_counter() - t0, 1),
         }
     return out

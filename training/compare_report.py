@@ -253,6 +253,17 @@ def write_report(results: dict[str, Any], path: Path, plots_dir: Path) -> None:
                 f"**{m['bits_per_char']}** |"
             )
         w("")
+        split = r["ast"].get("bits_per_char_by_position")
+        if split:
+            w(
+                "The AST model's bits per character by what each predicted position spells (they sum to its total; "
+                "`training.evaluate.POSITION_KINDS`: a piece of a name that is read, of any other name, of a literal, "
+                "a terminal's `<end>`, or structure):\n"
+            )
+            w("| " + " | ".join(split) + " |")
+            w("|" + "---|" * len(split))
+            w("| " + " | ".join(str(v) for v in split.values()) + " |")
+            w("")
     if "learning_curves.png" in plots:
         w(f"![learning curves]({rel}/learning_curves.png)\n")
         w("Validation bits per character during training (the runs' own validation documents, the same for both).\n")

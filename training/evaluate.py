@@ -34,8 +34,9 @@ from astgen.codec.markers import marker_name
 from astgen.codec.source import quiet_compile
 from astgen.compiled_default import default_compiled
 from astgen.decoding import DecodeConfig
-from astgen.features import special_state_ids
+from astgen.features import n_state_ids, special_state_ids
 from astgen.generator import Generator
+from astgen.grammar.actions import END
 from astgen.model import load_checkpoint, state_embedding
 from astgen.validity import added_name_reports
 from training.data import load_spans, load_split
@@ -43,20 +44,41 @@ from training.fim import FimConfig, sample_holes
 from training.train import eval_documents, evaluate
 from training.tree_features import StateFeatureLM, StreamStates
 
-__all__ = ["bits_per_char", "infill_eval", "main", "score_documents"]
+__all__ = ["POSITION_KINDS", "bits_per_char", "infill_eval", "main", "position_kinds", "score_documents"]
+
+
+# what a predicted position spells: the tree's structure, a piece of a name that is read (a lookup),
+# of any other name (bound, attribute, keyword, module), of a literal; or the `<end>` of a terminal
+POSITION_KINDS = ("structure", "names read", "other names", "literals", "ends")
+
+
+def position_kinds(cg: Any) -> tuple[np.ndarray, tuple[str, ...], int]:
+    """Per state id, the index in POSITION_KINDS of an action chosen in that state (`<end>` aside)."""
+    out = np.zeros(n_state_ids(cg), dtype=np.int64)
+    term_lookup = cg.arrays["term_lookup"]
+    for sym in range(cg.dfa_base, cg.n_symbols):
+        term = int(cg.arrays["sym_term"][sym])
+        name = cg.symbol_names[sym].split("@")[0]
+        spelled_name = name.startswith(("name", "dotted")) or name == "feature"
+        kind = (1 if term_lookup[term] else 2) if spelled_name else 3
+        out[cg.dfa_base + term] = kind
+    return out, POSITION_KINDS, END
 
 
 def score_documents(
     gen: Generator, stream: Any, info: dict[str, Any], docs: list[dict[str, Any]], seq_len: int
 ) -> dict[str, Any]:
-    """training.train.evaluate on `docs` of a split, feeding a tree-state model its states too."""
-    emb = state_embedding(gen.model)
-    if emb is None:
-        return evaluate(gen.model, stream, docs, gen.config, seq_len, 16, gen.device)
-    model = StateFeatureLM(gen.model, emb.num_embeddings, emb)  # reads each action's state (astgen.features)
+    """training.train.evaluate on `docs` of a split (a tree-state model is fed its states), with the
+    bits per character split by POSITION_KINDS."""
     states = StreamStates(gen.compiled, stream, info)
     ids = special_state_ids(gen.compiled)
-    return evaluate(model, stream, docs, gen.config, seq_len, 16, gen.device, states, ids, gen.compiled.start_symbol)
+    kinds = position_kinds(gen.compiled)
+    emb = state_embedding(gen.model)
+    model: Any = gen.model if emb is None else StateFeatureLM(gen.model, emb.num_embeddings, emb)
+    start = gen.compiled.start_symbol
+    return evaluate(
+        model, stream, docs, gen.config, seq_len, 16, gen.device, states, ids, start, kinds, emb is not None
+    )
 
 
 def bits_per_char(gen: Generator, data: str, split: str, max_tokens: int, seq_len: int) -> dict[str, Any]:
@@ -71,6 +93,7 @@ def bits_per_char(gen: Generator, data: str, split: str, max_tokens: int, seq_le
         "chars": result["val_chars"],
         "bits_per_action": round(result["val_bits_per_action"], 4),
         "bits_per_char": round(result["val_bpc"], 4),
+        "bits_per_char_by_position": {k: round(v, 4) for k, v in result.get("val_bpc_by", {}).items()},
         "seconds": round(time.perf_counter() - t0, 1),
     }
 

@@ -221,9 +221,14 @@ def evaluate(
     states: Any = None,  # per-action state ids sliced like `stream` (training.tree_features.StreamStates)
     state_ids: dict[str, int] | None = None,
     start_state: int = 0,
-) -> dict[str, float]:
+    categories: tuple[np.ndarray, tuple[str, ...], int] | None = None,
+    feed_states: bool = True,
+) -> dict[str, Any]:
     """Validation loss (nats per action), bits per action and bits per canonical character.  With
-    `states` (training.tree_features), each window also carries its actions' state features."""
+    `states` (training.tree_features), each window also carries its actions' state features (fed to
+    the model unless `feed_states` is off).  With `categories` = (category per state id, category
+    names, `<end>`'s id) and `states`, the bits per character are also split by what each predicted
+    position spells (`val_bpc_by`; `<end>` of a terminal counts as the last category)."""
     windows = [
         w
         for d in docs
@@ -246,6 +251,7 @@ def evaluate(
     model.eval()
     nll = 0.0
     n = 0
+    by = np.zeros(len(categories[1]) if categories is not None else 0)
     for i in range(0, len(windows), batch_size):
         group = windows[i : i + batch_size]
         width = max(len(w.tokens) for w in group)
@@ -259,6 +265,7 @@ def evaluate(
             feats = torch.zeros((len(group), width), dtype=torch.long)
             for j, w in enumerate(feature_windows[i : i + batch_size]):
                 feats[j, : len(w.tokens)] = torch.from_numpy(w.tokens)
+        if feature_windows is not None and feed_states:
             logits = model(input_ids=tokens, states=feats.to(device), attention_mask=attention).logits.float()
         else:
             logits = model(input_ids=tokens, attention_mask=attention).logits.float()
@@ -266,6 +273,14 @@ def evaluate(
         for j, w in enumerate(group):
             nll -= float(logp[j, w.lo : w.hi + 1].sum())
             n += w.hi + 1 - w.lo
+        if categories is not None and feature_windows is not None:
+            # the state fed at position t is the one the action at t + 1 is chosen in
+            cat_of, _, end_id = categories
+            cat = torch.from_numpy(cat_of.astype(np.int64))[feats[:, :-1].cpu()]
+            cat = torch.where(tokens[:, 1:].cpu() == end_id, len(by) - 1, cat)
+            for j, w in enumerate(group):
+                part = slice(w.lo, w.hi + 1)
+                np.add.at(by, cat[j, part].numpy(), -logp[j, part].double().cpu().numpy())
     if was_training:
         model.train()
     chars = sum(d["chars"] for d in docs)
@@ -276,6 +291,11 @@ def evaluate(
         "val_docs": len(docs),
         "val_actions": n,
         "val_chars": chars,
+        **(
+            {"val_bpc_by": {k: float(v) / math.log(2) / max(1, chars) for k, v in zip(categories[1], by)}}
+            if categories is not None and feature_windows is not None
+            else {}
+        ),
     }
 
 
