@@ -4,6 +4,7 @@ Errors in user input become one line on stderr and exit code 2, never a tracebac
 
 from __future__ import annotations
 
+import math
 import multiprocessing as mp
 import sys
 import time
@@ -120,7 +121,7 @@ def roundtrip(
     actions = sum(r.actions for r in results if r.status == "exact")
     forced = sum(r.forced for r in results if r.status == "exact")
     typer.echo(f"files: {len(results)} ({counts['unparsable']} not accepted by ast.parse, not counted)")
-    typer.echo(f"exact round trip: {exact}/{parsed} ({100.0 * exact / max(parsed, 1):.2f}%)")
+    typer.echo(f"exact round trip: {exact}/{parsed} ({math.floor(10000 * exact / max(parsed, 1)) / 100:.2f}%)")
     if chars:
         typer.echo(f"actions: {actions} over {chars} characters of canonical source")
         typer.echo(
@@ -244,8 +245,8 @@ def sample(
     total = totals["n"]
     all_ctors = set(cg.vocab.constructors)
 
-    def pct(k: str) -> str:
-        return f"{totals[k]}/{total} = {100.0 * totals[k] / max(total, 1):.2f}%"
+    def pct(k: str) -> str:  # rounded down: 100.00% only when every program passes
+        return f"{totals[k]}/{total} = {math.floor(10000 * totals[k] / max(total, 1)) / 100:.2f}%"
 
     typer.echo(f"programs: {total} (seed {seed}, batch {batch}, max_actions {max_actions}, {time.time() - t0:.1f}s)")
     typer.echo(f"ast.parse:           {pct('parse')}")
