@@ -19,7 +19,10 @@ afterwards): the names it may not bind or delete, and the locals bound only afte
 not read), are seeded into the grammar's `nobind`/`keep`/`unbound` sets at the hole's scope; at that
 scope's own level (not inside a def or lambda the fill opens) `yield` is masked where the function
 must stay a plain function, and where the replaced code was its only `yield` the fill keeps budget
-for one and, if it reaches its end without one, ends with a `yield` statement."""
+for one and, if it reaches its end without one, ends with a `yield` statement.  Likewise a statement
+hole keeps budget for each name the code after it reads and nothing binds (`HoleContext.must_bind`:
+the replaced code bound it); a fill that would end with such a name unbound writes `NAME =` first
+and the model writes the value."""
 
 from __future__ import annotations
 
