@@ -352,22 +352,29 @@ class Matcher:
         mode = self._mode
         ok_struct &= depth_t + t[mode + "need_tree"][top] <= cfg.max_tree_depth
         ok_struct &= depth_b + t[mode + "need_block"][top] <= cfg.max_blocks
+        fallback = allowed
         if cfg.max_actions is not None or bool(self._has_limit):
             left = (self.limit - 1 - self.steps).unsqueeze(1)
             rem = self.remaining.unsqueeze(1)
-            ok_struct &= rem + t[mode + "extra"][top] <= left
+            cost_struct = rem + t[mode + "extra"][top]
             loc = t["sym_local"][top]
             piece_extra = 1 + t["kind_next_cost"][loc] - t["kind_cost"][loc].unsqueeze(1)
             ok_piece &= rem + piece_extra <= left
             if lookup_fit is not None:  # a name must be spelled to its end, and a needed one is that long
-                ok_struct &= rem + t[mode + "extra"][top] + rule_extra <= left
+                cost_struct = cost_struct + rule_extra
                 ok_piece &= lookup_fit(rem.squeeze(1) - t["kind_cost"][loc], left.squeeze(1))
+            ok_struct &= cost_struct <= left
+            # over budget (e.g. a name's `<end>` refused as a duplicate keyword, so it needs one more
+            # piece than the budget counted): the cheapest completions only, so the sequence still ends
+            cost = torch.cat([cost_struct.expand_as(ok_struct), rem + piece_extra], dim=1)
+            cost = cost.masked_fill(~allowed, 1 << 40)  # (refused actions never count as cheapest)
+            fallback = allowed & (cost == cost.min(1, keepdim=True).values)
         if cfg.max_terminal_pieces is not None:
             end_ok = allowed[:, END] & ok_struct[:, END]
             long_term = is_dfa & (self.term_len >= cfg.max_terminal_pieces) & end_ok
             ok_piece &= ~long_term.unsqueeze(1)
         full = allowed & torch.cat([ok_struct, ok_piece], dim=1)
-        return torch.where(full.any(1, keepdim=True), full, allowed)
+        return torch.where(full.any(1, keepdim=True), full, fallback)
 
     _has_limit = False
 

@@ -131,6 +131,8 @@ def test_module_names_a_function_fill_may_read(source: str, names: set[str]) -> 
         (f"def f(a):\n    print(total)\n    {H}\n    return total\n", set()),
         (f"from m import *\n\ndef f(a):\n    {H}\n    return total\n", set()),
         (f"class C:\n    {H}\n    y = x\n", set()),  # (a class body: left alone)
+        # a class body runs where it stands: its reads of names it does not bind are the module's
+        (f"{H}\n\nclass C(Base):\n    x = 1\n    y = x + Spec()\n", {"Base", "Spec"}),
         # a `nonlocal` in a nested function needs a binding in the function around it
         (f"def f():\n    {H}\n\n    def g():\n        nonlocal n\n        n += 1\n    return g\n", {"n"}),
         (f"def f(n):\n    {H}\n\n    def g():\n        nonlocal n\n        n += 1\n    return g\n", set()),

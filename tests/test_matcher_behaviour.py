@@ -149,3 +149,23 @@ def test_elif_chains_are_not_nested_blocks(codec: Codec, compiled: CompiledGramm
         assert bool(m.mask()[0, a])
         m.advance(torch.tensor([a]))
     assert not bool(m.error.any())
+
+
+def test_over_budget_the_mask_keeps_only_the_cheapest_completions(codec, compiled) -> None:  # type: ignore[no-untyped-def]
+    """A duplicate keyword's `<end>` is refused, so the name needs one more piece than the budget counted:
+    the mask then allows only the cheapest ways on (a piece, then `<end>`), never unbounded spelling."""
+    from astgen.grammar.actions import END
+
+    ids = codec.encode("f(a=1, a_b=2)\n")
+    names = [compiled.action_name(a) for a in ids]
+    cut = [i for i, n in enumerate(names) if n == "b'a'"][1] + 1  # after the second keyword's `a`
+    m = Matcher(compiled, 1)
+    for a in ids[:cut]:
+        m.advance(torch.tensor([a]))
+    m.set_limit(m.steps + m.remaining)  # no room for anything beyond the shortest completion
+    mask = m.mask()[0]
+    assert not mask[END]  # `a` again would be a duplicate keyword argument
+    assert mask[m.n_struct :].any() and not mask[: m.n_struct].any()
+    m.advance(torch.tensor([ids[cut]]))  # `_b`
+    mask = m.mask()[0]
+    assert mask[END] and not mask[m.n_struct :].any()

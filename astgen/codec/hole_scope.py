@@ -318,8 +318,9 @@ def _scope_of(fn: ast.AST, target: ast.AST) -> bool:
 
 
 def _own_loads(scope: ast.AST) -> dict[str, list[tuple[int, int]]]:
-    """Where (line, column) the scope's own code reads each name: not inside nested def, class or
-    lambda bodies, but in their decorators, defaults, annotations and bases, which run in this scope."""
+    """Where (line, column) the scope's own code reads each name: not inside nested def or lambda
+    bodies, but in their decorators, defaults and annotations, and in class bodies (which run here)
+    the names the class does not bind itself."""
     out: dict[str, list[tuple[int, int]]] = {}
     stack: list[ast.AST] = list(getattr(scope, "body", []) if isinstance(getattr(scope, "body", None), list) else [])
     while stack:
@@ -335,6 +336,11 @@ def _own_loads(scope: ast.AST) -> dict[str, list[tuple[int, int]]]:
             stack.extend(p for p in parts if p is not None)
         elif isinstance(node, ast.ClassDef):
             stack.extend([*node.decorator_list, *node.bases, *node.keywords])
+            # a class body runs right away, here: what it reads and does not bind itself is read from here
+            own = _own_bindings(node)
+            for name, where in _own_loads(node).items():
+                if name not in own:
+                    out.setdefault(name, []).extend(where)
         else:
             stack.extend(ast.iter_child_nodes(node))
     return out
