@@ -149,3 +149,22 @@ def test_a_scope_error_no_hole_can_fix_is_a_typed_error() -> None:
 
     with pytest.raises(SourceSyntaxError, match="nonlocal"):
         _context(f"{H}\n\ndef f():\n    def g():\n        nonlocal n\n")
+
+
+@pytest.mark.parametrize(
+    ("source", "bound", "unbound"),
+    [
+        # an assignment binds once its value has run: a hole in the value cannot read the target yet
+        (f"T = V({H})\n", set(), set()),
+        (f"x = 1\nx = g({H})\n", {"x"}, set()),
+        (f"def f():\n    x = g({H})\n    return x\n", set(), {"x"}),
+        (f"for i in {H}:\n    pass\n", set(), set()),
+        (f"for i in range(3):\n    {H}\n", {"i"}, set()),
+        (f"with open({H}) as fh:\n    pass\n", set(), set()),
+    ],
+)
+def test_a_binding_takes_effect_after_the_code_that_computes_it(
+    source: str, bound: set[str], unbound: set[str]
+) -> None:
+    context = _context(source)
+    assert (set(context.bound), set(context.unbound)) == (bound, unbound)

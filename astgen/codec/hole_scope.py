@@ -219,6 +219,7 @@ def _own_bindings(scope: ast.AST, lasting: bool = False) -> dict[str, list[tuple
     Python deletes after its handler, and no name the scope deletes anywhere)."""
     out: dict[str, list[tuple[int, int]]] = {}
     deleted: set[str] = set()
+    effective = _binding_points(scope)
 
     def add(name: str, node: ast.AST) -> None:
         if lasting and isinstance(node, ast.Name) and isinstance(node.ctx, ast.Del):
@@ -226,7 +227,8 @@ def _own_bindings(scope: ast.AST, lasting: bool = False) -> dict[str, list[tuple
             return
         if lasting and isinstance(node, ast.ExceptHandler):
             return
-        out.setdefault(name, []).append((getattr(node, "lineno", 0), getattr(node, "col_offset", 0)))
+        where = effective.get(id(node), (getattr(node, "lineno", 0), getattr(node, "col_offset", 0)))
+        out.setdefault(name, []).append(where)
 
     def walk(node: ast.AST) -> None:
         for field, value in ast.iter_fields(node):
@@ -343,6 +345,39 @@ def _own_loads(scope: ast.AST) -> dict[str, list[tuple[int, int]]]:
                     out.setdefault(name, []).extend(where)
         else:
             stack.extend(ast.iter_child_nodes(node))
+    return out
+
+
+def _binding_points(scope: ast.AST) -> dict[int, tuple[int, int]]:
+    """Where each binding target under `scope` takes effect, by node id, where that is after the
+    target itself: an assignment's targets bind once its value has run (`x = f(x)` reads the old
+    `x`), a loop's or comprehension's target after its iterable, a `with` target after its context
+    expression, a walrus after its value, a def or class name after the whole statement."""
+    out: dict[int, tuple[int, int]] = {}
+
+    def end(node: ast.AST) -> tuple[int, int]:
+        return (getattr(node, "end_lineno", 0) or 0, getattr(node, "end_col_offset", 0) or 0)
+
+    def mark(targets: list[ast.AST], at: tuple[int, int]) -> None:
+        for t in targets:
+            for n in ast.walk(t):
+                out[id(n)] = at
+
+    for node in ast.walk(scope):
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+            mark(node.targets if isinstance(node, ast.Assign) else [node.target], end(node))
+        elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
+            mark([node.target], end(node.iter))
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                if item.optional_vars is not None:
+                    mark([item.optional_vars], end(item.context_expr))
+        elif isinstance(node, ast.NamedExpr):
+            mark([node.target], end(node))
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)):
+            out[id(node)] = end(node)
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                mark(list(node.names), end(node))
     return out
 
 
