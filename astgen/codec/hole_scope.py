@@ -18,7 +18,7 @@ from __future__ import annotations
 import ast
 import builtins
 import symtable
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 
 from astgen.codec.markers import marker_index
@@ -358,7 +358,7 @@ def _binding_points(scope: ast.AST) -> dict[int, tuple[int, int]]:
     def end(node: ast.AST) -> tuple[int, int]:
         return (getattr(node, "end_lineno", 0) or 0, getattr(node, "end_col_offset", 0) or 0)
 
-    def mark(targets: list[ast.AST], at: tuple[int, int]) -> None:
+    def mark(targets: Sequence[ast.AST], at: tuple[int, int]) -> None:
         for t in targets:
             for n in ast.walk(t):
                 out[id(n)] = at
