@@ -36,7 +36,7 @@ from astgen.codec.holes import holed_program, prompt_window
 from astgen.compiled_default import default_compiled
 from astgen.decoding import DecodeConfig
 from astgen.generator import Generator
-from astgen.model import load_checkpoint
+from astgen.model import load_checkpoint, state_embedding
 from astgen.research.baseline import load_token_checkpoint
 from astgen.research.cases import InfillCase, cases_in_function, compiles, parses, sample_cases
 from astgen.research.token_decoding import MODES, TokenDecoder, top_level_end
@@ -585,6 +585,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "parameters": {
             "ast": sum(p.numel() for p in gen.model.parameters()),
             "tokens": sum(p.numel() for p in dec.model.parameters()),
+            # a tree-state model's state embedding sits outside the transformer's module tree
+            "ast_state_embedding": getattr(state_embedding(gen.model), "weight", torch.zeros(0)).numel(),
         },
         "training": {
             name: json.loads((Path(b.runs_dir) / run / "checkpoint" / "trainer_state.json").read_text(encoding="utf-8"))

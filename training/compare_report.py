@@ -199,17 +199,17 @@ def write_report(results: dict[str, Any], path: Path, plots_dir: Path) -> None:
     )
     w("## Setup and fairness rule\n")
     p = results["parameters"]
-    same = (
-        ""
-        if p["ast"] == p["tokens"]
-        else (
-            f"; the AST model's extra {p['ast'] - p['tokens']:,} are its tree-state embedding, a lookup table added to "
-            "the input embedding (`--tree-features`), which costs no computation per position"
-        )
+    states = p.get("ast_state_embedding", 0)
+    extra = (
+        f"; the AST model also has a tree-state embedding of {states:,} parameters (`--tree-features`), a lookup "
+        "table added to the input embedding, which costs no computation per position"
+        if states
+        else ""
     )
     w(
-        f"- Same architecture (`LlamaForCausalLM`, {p['ast']:,} vs {p['tokens']:,} parameters: the BPE vocabulary "
-        f"has exactly as many ids as the action vocabulary{same})."
+        f"- Same architecture (`LlamaForCausalLM`, {p['ast']:,} vs {p['tokens']:,} parameters in the transformer: "
+        "the BPE vocabulary has as many ids as the action vocabulary, the AST model adds its four model-only "
+        f"tokens{extra})."
     )
     tr = results["training"]
     w(
