@@ -16,6 +16,7 @@ pytest.importorskip("transformers")
 
 import astgen  # noqa: E402
 from astgen.errors import CheckpointError, CheckpointMismatchError, NoHoleError, SourceSyntaxError  # noqa: E402
+from astgen.features import STATE_FILE  # noqa: E402
 from astgen.generator import default_checkpoint  # noqa: E402
 
 SOURCE = 'import os\n\n\ndef is_hidden(path):\n    """True for dot files."""\n    return os.path.basename(path).startswith(...)\n'
@@ -36,9 +37,13 @@ def run_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess
 def test_the_shipped_checkpoint_is_small_safetensors_and_describes_its_training() -> None:
     folder = default_checkpoint()
     files = {p.name for p in folder.iterdir()}
-    assert files == {"astgen.json", "config.json", "model.safetensors"}
-    assert sum(p.stat().st_size for p in folder.iterdir()) < 12_000_000
     info = json.loads((folder / "astgen.json").read_text())
+    # A tree-state model (``--tree-features``) carries its state table beside the weights.
+    expected = {"astgen.json", "config.json", "model.safetensors"}
+    if info["training"]["args"].get("tree_features"):
+        expected.add(STATE_FILE)
+    assert files == expected
+    assert sum(p.stat().st_size for p in folder.iterdir()) < 12_000_000
     assert info["training"]["actions_seen"] > 1_000_000 and info["training"]["step"] > 0
 
 
