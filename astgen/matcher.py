@@ -135,11 +135,10 @@ def _tables(cg: CompiledGrammar, device: torch.device) -> dict[str, torch.Tensor
         t[name] = tensor.to(device)
     # unpack the bitmasks once: a [S, A] bool row gather per step is cheaper than unpacking per step
     n = cg.n_actions
-    ar = torch.arange(n)
-    bit_of = torch.bitwise_left_shift(torch.ones(n, dtype=torch.int64), ar % 32)
     for name in ("allowed_bits", "strict_bits"):
-        words = torch.from_numpy(cg.arrays[name].copy()).long()
-        t[name.replace("_bits", "_mask")] = ((words[:, ar // 32] & bit_of) != 0).to(device)
+        words = np.ascontiguousarray(cg.arrays[name], dtype="<i4")  # bit j of word w = action 32*w + j
+        bits = np.unpackbits(words.view(np.uint8), axis=1, bitorder="little")[:, :n]
+        t[name.replace("_bits", "_mask")] = torch.from_numpy(bits.astype(bool)).to(device)
     # completion cost after each piece, per automaton state (one gather per step instead of two)
     nxt = torch.from_numpy(cg.arrays["kind_next"].copy()).long()
     cost = torch.from_numpy(cg.arrays["kind_cost"].copy()).long()

@@ -85,3 +85,16 @@ def test_roundtrip_command_on_a_folder(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stdout + r.stderr
     assert "exact round trip: 1/1 (100.00%)" in r.stdout
     assert "1 not accepted by ast.parse" in r.stdout
+
+
+def test_a_syntax_error_answers_before_any_model_loads(files: dict[str, Path], tmp_path: Path) -> None:
+    from astgen.refactor import Operation, SamplingConfig
+    from astgen.refactor.runner import run_files
+
+    def loader():  # type: ignore[no-untyped-def]
+        raise AssertionError("the model was loaded for a file that does not parse")
+
+    code = run_files([str(files["syntax"])], Operation("infill"), SamplingConfig(), "diff", 1, loader)
+    assert code == 2
+    (tmp_path / "nohole.py").write_text("x = 1\n")
+    assert run_files([str(tmp_path / "nohole.py")], Operation("infill"), SamplingConfig(), "diff", 1, loader) == 0

@@ -70,3 +70,28 @@ def test_reset_and_a_prompt(model_and_config, compiled, codec: Codec) -> None:  
             actions = actions[: actions.index(cfg.eos_id) + 1]
             source = codec.decode(actions)
             assert source.startswith("import os\nx = 1") and check_source(source).compiles
+
+
+@pytest.mark.parametrize("second", ["shorter", "different", "other_batch"])
+def test_reuse_without_reset_starts_over(model_and_config, compiled, codec: Codec, second: str) -> None:  # type: ignore[no-untyped-def]
+    """A processor used again without reset() must not advance a stale matcher (undecodable output):
+    it sees ids that do not extend its last ones and replays the new prompt."""
+    model, cfg = model_and_config
+    proc = GrammarLogitsProcessor(compiled, cfg, max_actions=80)
+    prefix = codec.encode("import os\nx = 1\n")[:-3]
+    first = torch.tensor([[cfg.bos_id, *prefix]] * 2)
+    prompts = {
+        "shorter": torch.tensor([[cfg.bos_id]] * 2),
+        "different": torch.tensor([[cfg.bos_id, *codec.encode("y = 2\nz = 3\n")[:-3]]] * 2),
+        "other_batch": torch.tensor([[cfg.bos_id]] * 3),
+    }
+    kw = dict(max_new_tokens=90, do_sample=True, eos_token_id=cfg.eos_id, pad_token_id=cfg.pad_id)
+    torch.manual_seed(2)
+    model.generate(input_ids=first, logits_processor=transformers.LogitsProcessorList([proc]), **kw)
+    prompt = prompts[second]
+    out = model.generate(input_ids=prompt, logits_processor=transformers.LogitsProcessorList([proc]), **kw)
+    for actions in _programs(out, cfg, 1):
+        source = codec.decode(actions)
+        assert check_source(source).compiles
+        if second == "different":
+            assert source.startswith("y = 2\nz = 3")

@@ -128,7 +128,7 @@ class CompiledGrammar:
         save_file(
             {k: np.ascontiguousarray(v) for k, v in self.arrays.items()},
             str(path),
-            metadata={"astgen": json.dumps(self._meta_json())},
+            metadata={"astgen": json.dumps(self._meta_json()), "content_hash": self.content_hash},
         )
 
     @classmethod
@@ -137,11 +137,13 @@ class CompiledGrammar:
 
         arrays: dict[str, np.ndarray] = {}
         with safe_open(str(path), framework="numpy") as f:
-            header = json.loads((f.metadata() or {})["astgen"])
+            metadata = f.metadata() or {}
+            header = json.loads(metadata["astgen"])
             for k in f.keys():
                 arrays[k] = f.get_tensor(k)
         vocab = ActionVocabulary(tuple(header["constructors"]), tuple(bytes.fromhex(p) for p in header["pieces"]))
-        return cls(arrays, header["meta"], tuple(header["symbols"]), vocab)
+        # the hash the file was saved with (hashing 60 MB of tables again costs more than loading them)
+        return cls(arrays, header["meta"], tuple(header["symbols"]), vocab, metadata.get("content_hash", ""))
 
     def name_hash(self, name: bytes) -> int:
         """The symbol-set hash of a terminal spelled as `name`: the matcher's rolling hash of its bytes up

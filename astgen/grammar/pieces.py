@@ -34,8 +34,13 @@ def _to_text(data: bytes) -> str:
     return "".join(table[b] for b in data)
 
 
+@lru_cache(maxsize=1)
+def _unicode_to_bytes() -> dict[str, int]:
+    return {v: k for k, v in bytes_to_unicode().items()}
+
+
 def _from_text(text: str) -> bytes:
-    inverse = {v: k for k, v in bytes_to_unicode().items()}
+    inverse = _unicode_to_bytes()
     return bytes(inverse[c] for c in text)
 
 

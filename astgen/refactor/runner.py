@@ -6,11 +6,12 @@ the user asked for and returns the exit code (0 done, 1 `check` found changes, 2
 
 from __future__ import annotations
 
+import ast
 import multiprocessing as mp
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from astgen.errors import AstgenError
 from astgen.refactor.files import (
@@ -23,7 +24,6 @@ from astgen.refactor.files import (
     write_atomic,
 )
 from astgen.refactor.filler import HoleFiller, SamplingConfig
-from astgen.refactor.splice import parse_file_bytes
 
 __all__ = ["Output", "run_files"]
 
@@ -45,6 +45,20 @@ def _worker(job: tuple[Path, Operation, SamplingConfig]) -> FileResult:
     return process_file(_WORKER["gen"], path, op, sampling)
 
 
+class _LoadOnFirstFill:
+    """A HoleFiller that makes the model on its first fill: a run whose files fail to parse or have no
+    hole answers without waiting for the model to load."""
+
+    def __init__(self, loader: Loader):
+        self._loader = loader
+        self._filler: HoleFiller | None = None
+
+    def fill_holes(self, *args: Any, **kw: Any) -> dict[int, list[ast.stmt] | ast.expr]:
+        if self._filler is None:
+            self._filler = self._loader()
+        return self._filler.fill_holes(*args, **kw)
+
+
 def _error(msg: str) -> None:
     print(f"astgen: error: {msg}", file=sys.stderr)
 
@@ -58,16 +72,15 @@ def run_files(
 
     if paths == ["-"]:
         data = sys.stdin.buffer.read()
-        parse_file_bytes(data, "<stdin>")  # a syntax error answers before the model loads
-        sys.stdout.buffer.write(apply_operation(loader(), data, op, "<stdin>", sampling))
+        sys.stdout.buffer.write(apply_operation(_LoadOnFirstFill(loader), data, op, "<stdin>", sampling))
         return 0
     files, results = expand_paths(paths)
     jobs = max(1, min(jobs, len(files)))
     bar = tqdm(total=len(files), desc="astgen", unit="file", disable=len(files) < 2, file=sys.stderr)
     if jobs == 1:
-        gen = loader() if files else None
+        gen = _LoadOnFirstFill(loader)
         for path in files:
-            results.append(process_file(gen, path, op, sampling))  # type: ignore[arg-type]
+            results.append(process_file(gen, path, op, sampling))
             bar.update()
     else:
         ctx = mp.get_context("spawn")
