@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,7 +41,7 @@ from astgen.grammar.actions import END, STOP
 from astgen.grammar.compiled import CompiledGrammar
 from astgen.grammar.versions import RUNNING, parse_version
 from astgen.matcher import Matcher, MatcherConfig, SeedEntry
-from astgen.stepping import KVStepper
+from astgen.stepping import make_stepper, model_device, model_vocab_size
 
 __all__ = ["DecodeConfig", "DecodeStats", "decode_holes", "sample_from_logits"]
 
@@ -57,6 +58,8 @@ class DecodeConfig:
     context: int = 513
     prefill_forced: bool = True
     strict: bool = True
+    lean: bool = True  # the lean forward (astgen.lean; same logits) where the model's architecture allows
+    host_rows: int = 16  # the matcher advances batches up to this size row by row on a CPU (0: batched ops)
     target_version: tuple[int, int] = RUNNING  # generated code uses only syntax this Python accepts
 
     def __post_init__(self) -> None:
@@ -304,7 +307,7 @@ class _HoleRules:
 
 
 def decode_holes(
-    model: torch.nn.Module,
+    model: Any,
     compiled: CompiledGrammar,
     tasks: list[HoleTask],
     cfg: DecodeConfig,
@@ -313,18 +316,19 @@ def decode_holes(
     stats: DecodeStats | None = None,
     hole_id: int | None = None,
 ) -> list[list[int]]:
-    """Fill one hole per task; returns each hole's actions (without the closing `<sep>`).  A model with
+    """Fill one hole per task; returns each hole's actions (without the closing `<sep>`).  `model`: a
+    transformers causal LM or an `astgen.lean.LeanLlama`.  A model with
     tree-state features (`astgen.features`) also needs `hole_id`, the prompt's hole token.
 
     Raises GrammarError if a prefix is not a valid action sequence of `compiled`."""
     stats = stats if stats is not None else DecodeStats()
     t_start = time.perf_counter()
-    device = next(model.parameters()).device
+    device = model_device(model)
     b = len(tasks)
     if b == 0:
         return []
-    vocab_size = int(model.get_output_embeddings().weight.shape[0])  # type: ignore[operator, union-attr]
-    mcfg = MatcherConfig(strict=cfg.strict, target_version=cfg.target_version)
+    vocab_size = model_vocab_size(model)
+    mcfg = MatcherConfig(strict=cfg.strict, target_version=cfg.target_version, host_rows=cfg.host_rows)
     t_replay = time.perf_counter()
     matcher = Matcher.replayed(compiled, [t.prefix for t in tasks], device, mcfg)
     seeds = [_seeds(matcher, t) for t in tasks]
@@ -342,7 +346,7 @@ def decode_holes(
     pending: list[list[int]] = [list(t.prompt) for t in tasks]
     out: list[list[int]] = [[] for _ in tasks]
     done = [False] * b
-    stepper = KVStepper(model, b, pad_id)  # holds each row's logits after its last token fed
+    stepper = make_stepper(model, b, pad_id, cfg.lean)  # holds each row's logits after its last token fed
     states = _prompt_states(compiled, tasks, hole_id) if stepper.states is not None else None
     if states is not None:
         state_of = torch.from_numpy(state_ids_of(compiled, np.arange(len(compiled.symbol_names)))).to(device)

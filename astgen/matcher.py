@@ -7,7 +7,9 @@ scope tag, and the field whose start or end makes a deferred binding take effect
 lookup terminal may only spell a name visible where it stands: an entry seen through Python's scope
 chain, or a builtin of the running interpreter (see `MatcherConfig.builtins`).  Every
 operation is a fixed sequence of tensor ops: no Python loop over the batch and no host
-synchronisation, so it runs unchanged on CPU, CUDA or the `meta` device."""
+synchronisation, so it runs unchanged on CPU, CUDA or the `meta` device.  A small batch on the CPU
+advances row by row instead (`MatcherConfig.host_rows`): the same state through numpy views, in a
+fraction of the time of the batched step's hundreds of tiny ops."""
 
 from __future__ import annotations
 
@@ -71,6 +73,7 @@ class MatcherConfig:
     name_pieces: int = 16  # pieces of a name an entry keeps for lookups (longer names are not looked up)
     builtins: tuple[str, ...] | None = None  # names every load may use (None: default_builtins())
     lookups: bool = True  # strict mode also limits names in load positions to visible ones
+    host_rows: int = 16  # a CPU batch up to this size advances row by row on the host (0: always batched)
 
 
 _TABLE_CACHE: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
@@ -174,6 +177,7 @@ class Matcher:
         slots = [j for j in range(rp.shape[1]) if ((ms[rp[:, j]] >= 0) & (j < lens)).any()]
         self.marker_slots = max(slots) + 1 if slots else 0
         self.set_scope = [int(x) for x in compiled.arrays["set_scope"]]  # the set whose markers scope each set
+        self.set_scope_np = np.asarray(self.set_scope, dtype=np.int64)
         self.has_read_add = bool((compiled.arrays["term_readadd"] >= 0).any())
         # deferred bindings (see Grammar.set_defers): per set the set that holds back its additions (-1: none)
         defer = [int(x) for x in compiled.arrays["set_defer"]]
@@ -198,6 +202,8 @@ class Matcher:
         if not self.has_lookup:
             return
         self.lookup_mode = [int(lookup[i]) for i in self.lookup_terms]
+        self.lookup_terms_t = torch.tensor(self.lookup_terms, dtype=torch.long, device=dev)
+        self.lookup_loads = torch.tensor([m == _LOAD for m in self.lookup_mode], dtype=torch.bool, device=dev)
         # the rules that push a lookup terminal's first state: they need a candidate to spell
         col = {t: j for j, t in enumerate(self.lookup_terms)}
         push, lens = a["rule_push"], a["rule_len"]
@@ -337,7 +343,7 @@ class Matcher:
         # symbol sets: a name may not end where it would repeat a name its set forbids
         term = t["sym_term"][top]
         tt = term.clamp(min=0)
-        blocking = self._blocking(tt)
+        blocking = self._blocking(tt.unsqueeze(1)).squeeze(1)
         clash = (blocking & (self.ent_hash == self.hash.unsqueeze(1))).any(1) & (term >= 0)
         allowed[:, END] &= ~clash
         lookup_fit = None
@@ -377,19 +383,24 @@ class Matcher:
 
     _has_limit = False
 
-    def _blocking(self, term: torch.Tensor) -> torch.Tensor:
-        """[B, E] bool: the entries whose names terminal `term` ([B] index, >= 0) may not end on (its
-        `distinct`, `notin` sets in scope, `notin_any` sets anywhere)."""
+    def _blocking(self, terms: torch.Tensor) -> torch.Tensor:
+        """[B, J, E] bool: the entries whose names terminal `terms[b, j]` ([B, J] indices, >= 0) may not
+        end on (its `distinct`, `notin` sets in scope, `notin_any` sets anywhere)."""
         t = self.t
-        same = t["term_same"][term].gather(1, self.ent_set)
-        anyset = t["term_any"][term].gather(1, self.ent_set)
-        in_scope = self._in_scope(t["term_outer"][term])
+        b, j = terms.shape
+        sets = self.ent_set.unsqueeze(1).expand(b, j, -1)
+        same = t["term_same"][terms].gather(2, sets)
+        anyset = t["term_any"][terms].gather(2, sets)
+        outer = t["term_outer"][terms]  # [B, J]: the terminal names the scope around the open one
+        open_tag = self.scope.gather(1, t["set_scope"][self.ent_set])
+        tag = torch.where(outer.unsqueeze(2), self._outer(open_tag).unsqueeze(1), open_tag.unsqueeze(1))
+        in_scope = self.ent_tag.unsqueeze(1) == tag
         if self.pending_sets is not None:
             # a binding still pending at module or class level blocks no read: there Python looks the name
             # up by name (`x = x` reads a global or builtin x), while in a function it would be unbound
             by_name = (self.ent_tag < 0) | self._in_closed_scope()
-            in_scope = in_scope & ~(by_name & self.pending_sets[self.ent_set])
-        return self.ent_alive & ((same & in_scope) | anyset)
+            in_scope = in_scope & ~(by_name & self.pending_sets[self.ent_set]).unsqueeze(1)
+        return self.ent_alive.unsqueeze(1) & ((same & in_scope) | anyset)
 
     def _in_closed_scope(self) -> torch.Tensor:
         """[B, E] bool: entries bound directly in a closed scope (a class body)."""
@@ -397,62 +408,62 @@ class Matcher:
         return self.closed.gather(1, tag.clamp(min=0)) & (tag >= 0)
 
     def _member(self, keys: torch.Tensor, blocked: torch.Tensor, hashes: torch.Tensor) -> torch.Tensor:
-        """[B, C] bool: which `hashes` [B, C] equal the hash of some `blocked` entry (`keys` [B, E])."""
-        sentinel = torch.full_like(keys, self.hash_mod)  # above every hash
-        ordered = torch.where(blocked, keys, sentinel).sort(1).values
-        at = torch.searchsorted(ordered, hashes).clamp(max=ordered.shape[1] - 1)
-        return ordered.gather(1, at) == hashes
+        """[B, J, C] bool: which `hashes` [B, C] equal the hash of some entry blocked for j (`keys` [B, E],
+        `blocked` [B, J, E])."""
+        b, j, e = blocked.shape
+        sentinel = torch.full_like(blocked, self.hash_mod, dtype=keys.dtype)  # above every hash
+        ordered = torch.where(blocked, keys.unsqueeze(1), sentinel).sort(2).values.reshape(b * j, e)
+        wanted = hashes.unsqueeze(1).expand(b, j, -1).reshape(b * j, -1).contiguous()
+        at = torch.searchsorted(ordered, wanted).clamp(max=e - 1)
+        return (ordered.gather(1, at) == wanted).reshape(b, j, -1)
 
-    def _visible(self, mode: int, look_in: torch.Tensor) -> torch.Tensor:
-        """[B, E] bool: entries a lookup terminal of `mode` may name here (`look_in` [S]: sets it reads).
+    def _visible(self, look_in: torch.Tensor) -> torch.Tensor:
+        """[B, J, E] bool: entries lookup terminal j may name here (`look_in` [J, S]: the sets each reads).
         Every live entry is tagged with a scope marker still on the stack, so an entry of an enclosing
         scope is visible unless that scope is closed (a class body seen from a nested scope)."""
         t = self.t
         tag = self.ent_tag
-        live = self.ent_alive & (self.ent_wait < 0) & look_in[self.ent_set]
+        live = (self.ent_alive & (self.ent_wait < 0)).unsqueeze(1) & look_in[:, self.ent_set].transpose(0, 1)
         how = t["set_lookup"][self.ent_set]
         here = tag == self.scope.gather(1, t["set_scope"][self.ent_set])
         closed = self._in_closed_scope()
         chain = how == _CHAIN
-        if mode == _LOAD:
-            return live & ((how == _ALIVE) | (chain & (here | ~closed)))
-        if mode == _LOCAL:
-            return live & chain & here
-        return live & chain & ~here & (tag >= 0) & ~closed  # enclosing function scopes (nonlocal)
+        by_mode = {
+            _LOAD: (how == _ALIVE) | (chain & (here | ~closed)),
+            _LOCAL: chain & here,
+            _ENCLOSING: chain & ~here & (tag >= 0) & ~closed,  # enclosing function scopes (nonlocal)
+        }
+        return live & torch.stack([by_mode[mode] for mode in self.lookup_mode], dim=1)
 
     def _lookups(self, allowed: torch.Tensor, top: torch.Tensor, term: torch.Tensor):
         """Restrict `allowed` in place to what names a visible candidate: inside a lookup terminal, the
         pieces that continue one and `<end>` where one is complete; a rule that starts a lookup terminal
         only where it has a candidate.  Returns the budget checks: a function of (actions left after
         this terminal, actions left) -> [B, pieces] candidates that fit, and [B, struct] the extra cost
-        of the rules that start a lookup terminal (its shortest candidate, beyond one piece)."""
+        of the rules that start a lookup terminal (its shortest candidate, beyond one piece).  All
+        lookup terminals are computed at once, [B, J, candidates]."""
         t, P, ns = self.t, self.config.name_pieces, self.n_struct
-        b, e = self.ent_hash.shape
-        look_in = t["term_lookin"]
+        b = self.ent_hash.shape[0]
         inside = top >= self.compiled.dfa_base
-        cur = torch.full_like(top, -1)
-        vis_cur = torch.zeros(b, e + self.bi_len.shape[0], dtype=torch.bool, device=self.device)
-        have, shortest = [], []
+        terms = self.lookup_terms_t  # [J]
+        j = terms.shape[0]
         # candidates: the set-table entries, then the builtins
         hashes = torch.cat([self.ent_hash, self.bi_hash.unsqueeze(0).expand(b, -1)], dim=1)
         lens = torch.cat([self.ent_len, self.bi_len.unsqueeze(0).expand(b, -1)], dim=1)
-        no_name = torch.full_like(lens, _NO_NAME)
-        for j, (term_id, mode) in enumerate(zip(self.lookup_terms, self.lookup_mode)):
-            # after a star import any name goes; only a load may name a builtin
-            free = self.star if mode == _LOAD else torch.zeros_like(self.star)
-            builtin = (~self.star if mode == _LOAD else free).unsqueeze(1).expand(b, self.bi_len.shape[0])
-            vis = torch.cat([self._visible(mode, look_in[term_id]), builtin], dim=1)
-            # a candidate it may not end on (e.g. a name a hole's fill may not delete) is none
-            vis = vis & ~self._member(self.ent_hash, self._blocking(torch.full_like(top, term_id)), hashes)
-            low = torch.where(vis, lens, no_name).min(1).values
-            have.append(free | (low < _NO_NAME))
-            shortest.append(torch.where(free, torch.ones_like(low), low))
-            mine = inside & (term == term_id) & ~free
-            cur = torch.where(mine, j, cur)
-            vis_cur = torch.where(mine.unsqueeze(1), vis, vis_cur)
-        have.append(torch.ones_like(self.star))
-        shortest.append(torch.ones_like(self.hash))
-        have_t, short_t = torch.stack(have, 1), torch.stack(shortest, 1)
+        # after a star import any name goes; only a load may name a builtin
+        free = self.star.unsqueeze(1) & self.lookup_loads  # [B, J]
+        builtin = (~self.star.unsqueeze(1) & self.lookup_loads).unsqueeze(2).expand(b, j, self.bi_len.shape[0])
+        vis = torch.cat([self._visible(t["term_lookin"][terms]), builtin], dim=2)  # [B, J, C]
+        # a candidate it may not end on (e.g. a name a hole's fill may not delete) is none
+        vis = vis & ~self._member(self.ent_hash, self._blocking(terms.unsqueeze(0).expand(b, j)), hashes)
+        low = torch.where(vis, lens.unsqueeze(1), _NO_NAME).min(2).values  # [B, J]
+        have = free | (low < _NO_NAME)
+        shortest = torch.where(free, torch.ones_like(low), low)
+        mine = inside.unsqueeze(1) & (term.unsqueeze(1) == terms) & ~free  # [B, J]: at most one j per row
+        restricted = mine.any(1)
+        vis_cur = (vis & mine.unsqueeze(2)).any(1)
+        have_t = torch.cat([have, torch.ones_like(have[:, :1])], dim=1)
+        short_t = torch.cat([shortest, torch.ones_like(shortest[:, :1])], dim=1)
         # rules that start a lookup terminal need a candidate
         need = self.rule_needs[t["rule_table"][torch.where(inside, torch.zeros_like(top), top)]]  # [B, struct]
         allowed[:, :ns] &= have_t.gather(1, need) | inside.unsqueeze(1)
@@ -466,7 +477,6 @@ class Matcher:
         nxt = pieces.gather(2, n.clamp(max=P - 1).view(b, 1, 1).expand(b, pieces.shape[1], 1)).squeeze(2)
         more = ok & (lens > n.unsqueeze(1))
         ends = (ok & (lens == n.unsqueeze(1))).any(1)
-        restricted = cur >= 0
         n_pieces = allowed.shape[1] - ns
 
         def next_pieces(which: torch.Tensor) -> torch.Tensor:
@@ -533,6 +543,10 @@ class Matcher:
     # ------------------------------------------------------------------ advance
     def advance(self, actions: torch.Tensor) -> None:
         """Apply one action per sequence.  Actions outside the grammar set `error` and change nothing."""
+        if self.device.type == "cpu" and self.batch_size <= self.config.host_rows:
+            for b, act in enumerate(actions.tolist()):
+                _ScalarReplay(self, b).step(int(act))
+            return
         t = self.t
         a = actions.to(self.device, torch.long)
         top = self.top
@@ -819,211 +833,209 @@ _ENTRY_FILL: dict[str, int] = {
 
 
 class _ScalarReplay:
-    """Row `b` of a CPU matcher advanced one action at a time in plain Python (see Matcher.replayed).
+    """Row `b` of a CPU matcher advanced one action at a time in plain Python, reading and writing the
+    matcher's tensors through numpy views (no copies): `Matcher.replayed` walks prefixes with it, and
+    `Matcher.advance` uses it for small CPU batches, where a batched step is hundreds of tiny tensor
+    ops.  Mirrors the batched `advance` line by line; tests check both give equal states."""
 
-    Mirrors `Matcher.advance` line by line for valid actions; tests check both give equal states."""
+    _ROW = ("stack", "tree_depth", "block_depth", "shadowed", "defer_slot", "closed", "scope", "term_pieces")
+    _ENT = ("ent_hash", "ent_set", "ent_tag", "ent_alive", "ent_wait", "ent_wbeg", "ent_pieces", "ent_len")
 
     def __init__(self, m: Matcher, b: int):
+        if m.device.type != "cpu":
+            raise ValueError("the scalar walk reads a CPU matcher's tensors in place")
         self.m, self.b = m, b
         self.a = m.compiled.arrays
         self.mincost = self.a["strict_mincost" if m.config.strict else "mincost"]
+        self.release_to = m.release_to.numpy()
+        self._views()
 
-    def _held_slot(self, defer_slot: list[int], sp: int, scope: list[int], set_id: int) -> tuple[int, bool]:
+    def _views(self) -> None:
+        """Numpy views of row b of every state tensor (again after the matcher replaced a tensor)."""
+        m, b = self.m, self.b
+        self.row = {n: getattr(m, n).numpy()[b] for n in self._ROW}
+        self.ent = {n: getattr(m, n).numpy()[b] for n in self._ENT}
+        self.flat = {n: getattr(m, n).numpy() for n in ("sp", "remaining", "hash", "term_len", "steps")}
+        self.flags = {n: getattr(m, n).numpy() for n in ("head_done", "head_len", "head_clean", "star", "error")}
+
+    def _entries(self) -> tuple[np.ndarray, ...]:
+        """Row b's entry-table views, in `_ENT` order."""
+        return tuple(self.ent[n] for n in self._ENT)
+
+    def _held_slot(self, defer_slot: np.ndarray, sp: int, scope: np.ndarray, set_id: int) -> tuple[int, bool]:
         """Matcher._held_slot for this row."""
-        inner = max((p for p in range(sp) if defer_slot[p] > 0), default=-1)
-        flag = defer_slot[inner] if inner >= 0 else 0
-        fn = scope[self.m.set_scope[set_id]]
+        open_ = np.flatnonzero(defer_slot[:sp] > 0)
+        inner = int(open_[-1]) if open_.size else -1
+        flag = int(defer_slot[inner]) if inner >= 0 else 0
+        fn = int(scope[self.m.set_scope[set_id]])
         if inner >= 0 and flag in (_WAIT_END, _WAIT_BEGIN) and inner > fn:
             return inner, flag == _WAIT_BEGIN
         return -1, False
 
-    def run(self, actions: list[int]) -> None:
-        m, b, a = self.m, self.b, self.a
-        cg = m.compiled
-        ns, dfa_base, mod = m.n_struct, cg.dfa_base, m.hash_mod
-        rule_table, rule_push, rule_len = a["rule_table"], a["rule_push"], a["rule_len"]
-        rule_tree, rule_block = a["rule_tree"], a["rule_block"]
-        kind_next, sym_local, sym_shift = a["kind_next"], a["sym_local"], a["sym_shift"]
-        piece_hash, piece_pow = a["piece_head_hash"], a["piece_head_pow"]
-        piece_dot, piece_dot_first = a["piece_dot"], a["piece_dot_first"]
-        sym_term, term_add, marker_set = a["sym_term"], a["term_add"], a["marker_set"]
-        term_remove = a["term_remove"]
-        rule_defer, rule_defer_begin = a["rule_defer"], a["rule_defer_begin"]
-        rule_closed, rule_star, set_lookup = a["rule_closed"], a["rule_star"], a["set_lookup"]
-        release_to = m.release_to.tolist()
-        cost = self.mincost
-        cap = m.stack.shape[1]
-        P = m.config.name_pieces
-        stack = m.stack[b].tolist()
-        tdep = m.tree_depth[b].tolist()
-        bdep = m.block_depth[b].tolist()
-        shadowed = m.shadowed[b].tolist()
-        defer_slot = m.defer_slot[b].tolist()
-        closed = m.closed[b].tolist()
-        star = bool(m.star[b])
-        scope = m.scope[b].tolist()
-        sp = int(m.sp[b])
-        remaining = int(m.remaining[b])
-        h = int(m.hash[b])
-        term_len = int(m.term_len[b])
-        head_done, head_len, head_clean = bool(m.head_done[b]), int(m.head_len[b]), bool(m.head_clean[b])
-        term_pieces = m.term_pieces[b].tolist()
-        ent = {
-            name: getattr(m, name)[b].tolist()
-            for name in ("ent_hash", "ent_set", "ent_tag", "ent_alive", "ent_wait", "ent_wbeg", "ent_pieces", "ent_len")
-        }
-        ent_hash, ent_set, ent_tag, ent_alive = ent["ent_hash"], ent["ent_set"], ent["ent_tag"], ent["ent_alive"]
-        ent_wait, ent_wbeg, ent_pieces, ent_len = ent["ent_wait"], ent["ent_wbeg"], ent["ent_pieces"], ent["ent_len"]
-        n_sets = term_add.shape[1]
-
-        def add(set_id: int, tag: int, wait: int = -1, begin: bool = False) -> None:
-            if False not in ent_alive:  # the table grows (Matcher._widen at the end)
-                grow = len(ent_alive)
-                for name, fill in _ENTRY_FILL.items():
-                    ent[name].extend([[-1] * P if name == "ent_pieces" else fill for _ in range(grow)])
-            slot = ent_alive.index(False)
-            ent_hash[slot], ent_set[slot], ent_tag[slot] = h, set_id, tag
-            ent_wait[slot], ent_wbeg[slot] = wait, begin
-            n = (head_len if head_clean else _NO_NAME) if head_done else term_len
-            ent_len[slot] = n if n <= P else _NO_NAME
-            ent_pieces[slot] = [p if j < n else -1 for j, p in enumerate(term_pieces)]
-            ent_alive[slot] = True
-
-        def release(e: int) -> None:
-            ent_set[e], ent_wait[e], ent_wbeg[e] = release_to[ent_set[e]], -1, False
-
-        def in_scope(e: int) -> bool:
-            return ent_tag[e] == scope[m.set_scope[ent_set[e]]]
-
+    def run(self, actions: Sequence[int]) -> None:
+        """Take `actions` in order; GrammarError (naming the step) at the first the grammar refuses."""
         for i, act in enumerate(actions):
-            act = int(act)
-            top = stack[sp - 1]
-            dj, r = -1, 0
-            if top >= dfa_base:
-                if act == END:
-                    push: list[int] = []
-                elif act >= ns:
-                    nloc = int(kind_next[sym_local[top], act - ns])
-                    push = [int(sym_shift[top]) + nloc if nloc >= 0 else top]
-                else:
-                    raise GrammarError(f"step {i}: {cg.action_name(act)} inside {cg.symbol_names[top]}")
-                inc_t = inc_b = [0] * len(push)
+            why = self.step(int(act))
+            if why:
+                raise GrammarError(f"step {i}: {why}")
+
+    def _refusal(self, act: int) -> str:
+        """Why `act` is not allowed now ('' if it is)."""
+        m, cg = self.m, self.m.compiled
+        if not 0 <= act < cg.n_actions:
+            return f"{act} is not an action id"
+        top = int(self.row["stack"][int(self.flat["sp"][self.b]) - 1])
+        if top >= cg.dfa_base:
+            if act == END or act >= m.n_struct:
+                return ""
+            return f"{cg.action_name(act)} inside {cg.symbol_names[top]}"
+        if act < m.n_struct and int(self.a["rule_table"][top, act]) != 0:
+            return ""
+        return f"{cg.action_name(act)} not allowed in {cg.symbol_names[top]}"
+
+    def step(self, act: int) -> str:
+        """Take one action; returns '' or what went wrong: an action the grammar refuses (then, as in
+        the batched advance, only the step count and the error flag change) or a stack overflow."""
+        m, b, a = self.m, self.b, self.a
+        why = self._refusal(act)
+        if why:
+            self.flags["error"][b] = True
+            self.flat["steps"][b] += 1
+            return why
+        ns, dfa_base, mod = m.n_struct, m.compiled.dfa_base, m.hash_mod
+        row, flat, flags = self.row, self.flat, self.flags
+        stack, tdep, bdep = row["stack"], row["tree_depth"], row["block_depth"]
+        shadowed, defer_slot, closed, scope = row["shadowed"], row["defer_slot"], row["closed"], row["scope"]
+        term_pieces = row["term_pieces"]
+        ent_hash, ent_set, ent_tag, ent_alive, ent_wait, ent_wbeg, ent_pieces, ent_len = self._entries()
+        cost = self.mincost
+        cap = stack.shape[0]
+        P = m.config.name_pieces
+        sp = int(flat["sp"][b])
+        h, term_len = int(flat["hash"][b]), int(flat["term_len"][b])
+        head_done, head_len, head_clean = (
+            bool(flags["head_done"][b]),
+            int(flags["head_len"][b]),
+            bool(flags["head_clean"][b]),
+        )
+        top = int(stack[sp - 1])
+        dj, r = -1, 0
+        if top >= dfa_base:
+            if act == END:
+                push: list[int] = []
             else:
-                r = int(rule_table[top, act]) if act < ns else 0
-                if r == 0:
-                    raise GrammarError(f"step {i}: {cg.action_name(act)} not allowed in {cg.symbol_names[top]}")
-                n = int(rule_len[r])
-                dj = int(rule_defer[r])
-                push = [int(x) for x in rule_push[r, :n]]
-                inc_t = [int(x) for x in rule_tree[r, :n]]
-                inc_b = [int(x) for x in rule_block[r, :n]]
-            remaining += sum(int(cost[x]) for x in push) - int(cost[top])
-            if top >= dfa_base and act >= ns:
-                piece = act - ns
-                ph = int(piece_hash[piece])
-                start = term_len == 0
-                at = 0 if start else term_len
-                if at < P:
-                    term_pieces[at] = piece
-                dot = bool(piece_dot[piece])
-                if start or not head_done:
-                    h = ph if start else (h * int(piece_pow[piece]) + ph) % mod
-                    if dot:
-                        head_clean = bool(piece_dot_first[piece])
-                    else:
-                        head_len = 1 if start else head_len + 1
-                    if start and dot:
-                        head_len = 0
-                head_done = dot or (head_done and not start)
-                term_len = 1 if start else term_len + 1
-            elif top >= dfa_base and act == END:
-                term = int(sym_term[top])
-                if term >= 0:
-                    for s in range(n_sets):
-                        if term_remove[term, s]:
-                            for e in range(len(ent_alive)):
-                                if ent_alive[e] and ent_set[e] == s and ent_hash[e] == h and in_scope(e):
-                                    ent_alive[e] = False
-                    for s in range(n_sets):
-                        if not term_add[term, s]:
-                            continue
-                        tag = scope[m.set_scope[s]]
-                        if a["term_outer"][term]:
-                            tag = shadowed[tag] if tag >= 0 else -1
-                        pending = m.pending_of.get(s, -1)
-                        if pending >= 0:
-                            held, begin = self._held_slot(defer_slot, sp, scope, s)
-                            bound = any(
-                                alive and (es == s or set_lookup[es] == _CHAIN) and et == tag and eh == h
-                                for alive, eh, es, et in zip(ent_alive, ent_hash, ent_set, ent_tag)
-                            )
-                            if held >= 0 and not bound:
-                                add(pending, tag, held, begin)
-                            else:
-                                add(s, tag)
+                nloc = int(a["kind_next"][a["sym_local"][top], act - ns])
+                push = [int(a["sym_shift"][top]) + nloc if nloc >= 0 else top]
+            inc_t = inc_b = [0] * len(push)
+        else:
+            r = int(a["rule_table"][top, act])
+            n = int(a["rule_len"][r])
+            dj = int(a["rule_defer"][r])
+            push = a["rule_push"][r, :n].tolist()
+            inc_t = a["rule_tree"][r, :n].tolist()
+            inc_b = a["rule_block"][r, :n].tolist()
+        flat["remaining"][b] += sum(int(cost[x]) for x in push) - int(cost[top])
+        if top >= dfa_base and act >= ns:
+            piece = act - ns
+            ph = int(a["piece_head_hash"][piece])
+            start = term_len == 0
+            at = 0 if start else term_len
+            if at < P:
+                term_pieces[at] = piece
+            dot = bool(a["piece_dot"][piece])
+            if start or not head_done:
+                h = ph if start else (h * int(a["piece_head_pow"][piece]) + ph) % mod
+                if dot:
+                    head_clean = bool(a["piece_dot_first"][piece])
+                else:
+                    head_len = 1 if start else head_len + 1
+                if start and dot:
+                    head_len = 0
+            head_done = dot or (head_done and not start)
+            term_len = 1 if start else term_len + 1
+        elif top >= dfa_base and act == END:
+            term = int(a["sym_term"][top])
+            if term >= 0 and int((~ent_alive).sum()) <= a["term_add"].shape[1]:  # room for every add: grow
+                m._widen(2 * ent_alive.shape[0])
+                self._views()
+                ent_hash, ent_set, ent_tag, ent_alive, ent_wait, ent_wbeg, ent_pieces, ent_len = self._entries()
+            if term >= 0:
+                name_len = (head_len if head_clean else _NO_NAME) if head_done else term_len
+
+                def add(set_id: int, tag: int, wait: int = -1, begin: bool = False) -> None:
+                    slot = int(np.flatnonzero(~ent_alive)[0])  # (room was made above)
+                    ent_hash[slot], ent_set[slot], ent_tag[slot] = h, set_id, tag
+                    ent_wait[slot], ent_wbeg[slot] = wait, begin
+                    ent_len[slot] = name_len if name_len <= P else _NO_NAME
+                    ent_pieces[slot] = np.where(np.arange(P) < name_len, term_pieces, -1)
+                    ent_alive[slot] = True
+
+                def in_scope() -> np.ndarray:
+                    return ent_tag == scope[m.set_scope_np[ent_set]]
+
+                for s in np.flatnonzero(a["term_remove"][term]).tolist():
+                    ent_alive &= ~((ent_set == s) & (ent_hash == h) & in_scope())
+                for s in np.flatnonzero(a["term_add"][term]).tolist():
+                    tag = int(scope[m.set_scope[s]])
+                    if a["term_outer"][term]:
+                        tag = int(shadowed[tag]) if tag >= 0 else -1
+                    pending = m.pending_of.get(s, -1)
+                    if pending >= 0:
+                        held, begin = self._held_slot(defer_slot, sp, scope, s)
+                        known = (ent_set == s) | (a["set_lookup"][ent_set] == _CHAIN)
+                        bound = bool((ent_alive & known & (ent_tag == tag) & (ent_hash == h)).any())
+                        if held >= 0 and not bound:
+                            add(pending, tag, held, begin)
                         else:
                             add(s, tag)
-                    ra, ru = int(a["term_readadd"][term]), int(a["term_readunless"][term])
-                    tag = scope[m.set_scope[ra]] if ra >= 0 else -1
-                    known = any(
-                        ent_alive[e] and ent_hash[e] == h and ent_set[e] in (ra, ru) and in_scope(e)
-                        for e in range(len(ent_alive))
-                    )
-                    if ra >= 0 and tag >= 0 and not known:
-                        add(ra, tag)
-                term_len = 0
-            k = int(marker_set[top])
-            if k >= 0:
-                scope[k] = shadowed[sp - 1]
-            parent_t, parent_b = tdep[sp - 1], bdep[sp - 1]
-            was = defer_slot[sp - 1]
-            for j, sym in enumerate(push):
-                pos = min(sp - 1 + j, cap - 1)
-                if m.has_defer:
-                    if j == dj:
-                        defer_slot[pos] = _WAIT_BEGIN if rule_defer_begin[r] else _WAIT_END
                     else:
-                        defer_slot[pos] = _READING if j == 0 and was > 0 else 0
-                closed[pos] = bool(rule_closed[r]) and top < dfa_base
-                stack[pos] = sym
-                tdep[pos] = parent_t + inc_t[j]
-                bdep[pos] = parent_b + inc_b[j]
-                kj = int(marker_set[sym])
-                if kj >= 0 and j < m.marker_slots:
-                    shadowed[pos] = scope[kj]
-                    scope[kj] = pos
-            if m.has_defer and was == _WAIT_BEGIN:
-                for e in range(len(ent_alive)):
-                    if ent_wbeg[e] and ent_wait[e] == sp - 1:
-                        release(e)
-            if m.has_defer and was == _WAIT_END and top < dfa_base and act == STOP:
-                for e in range(len(ent_alive)):
-                    if not ent_wbeg[e] and ent_wait[e] == sp - 1:
-                        ent_alive[e], ent_wait[e] = False, -1
-            if top < dfa_base and rule_star[r]:
-                star = True
-            sp = sp - 1 + len(push)
-            if sp > cap:
-                raise GrammarError(f"step {i}: the program nests deeper than the matcher's stack ({cap})")
+                        add(s, tag)
+                ra, ru = int(a["term_readadd"][term]), int(a["term_readunless"][term])
+                if ra >= 0:
+                    tag = int(scope[m.set_scope[ra]])
+                    named = ent_alive & (ent_hash == h) & ((ent_set == ra) | (ent_set == ru)) & in_scope()
+                    if tag >= 0 and not named.any():
+                        add(ra, tag)
+            term_len = 0
+        k = int(a["marker_set"][top])
+        if k >= 0:
+            scope[k] = shadowed[sp - 1]
+        parent_t, parent_b = int(tdep[sp - 1]), int(bdep[sp - 1])
+        was = int(defer_slot[sp - 1])
+        for j, sym in enumerate(push):
+            pos = min(sp - 1 + j, cap - 1)
             if m.has_defer:
-                for e in range(len(ent_alive)):
-                    if ent_wait[e] >= 0 and ent_wait[e] >= sp:
-                        release(e)
-            ent_alive[:] = [alive and tag < sp for alive, tag in zip(ent_alive, ent_tag)]
-        dev = m.device
-        if len(ent_alive) > m.ent_alive.shape[1]:
-            m._widen(len(ent_alive))
-        m.stack[b] = torch.tensor(stack, device=dev)
-        m.tree_depth[b] = torch.tensor(tdep, device=dev)
-        m.block_depth[b] = torch.tensor(bdep, device=dev)
-        m.shadowed[b] = torch.tensor(shadowed, device=dev)
-        m.defer_slot[b] = torch.tensor(defer_slot, device=dev)
-        m.closed[b] = torch.tensor(closed, device=dev)
-        m.star[b] = star
-        m.scope[b] = torch.tensor(scope, device=dev)
-        m.sp[b], m.remaining[b], m.hash[b], m.term_len[b] = sp, remaining, h, term_len
-        m.head_done[b], m.head_len[b], m.head_clean[b] = head_done, head_len, head_clean
-        m.term_pieces[b] = torch.tensor(term_pieces, device=dev)
-        m.steps[b] += len(actions)
-        for name, values in ent.items():
-            getattr(m, name)[b] = torch.tensor(values, device=dev)
+                if j == dj:
+                    defer_slot[pos] = _WAIT_BEGIN if a["rule_defer_begin"][r] else _WAIT_END
+                else:
+                    defer_slot[pos] = _READING if j == 0 and was > 0 else 0
+            closed[pos] = bool(a["rule_closed"][r]) and top < dfa_base
+            stack[pos] = sym
+            tdep[pos] = parent_t + inc_t[j]
+            bdep[pos] = parent_b + inc_b[j]
+            kj = int(a["marker_set"][sym])
+            if kj >= 0 and j < m.marker_slots:
+                shadowed[pos] = scope[kj]
+                scope[kj] = pos
+        if m.has_defer and was == _WAIT_BEGIN:
+            here = ent_wbeg & (ent_wait == sp - 1)
+            ent_set[here], ent_wait[here], ent_wbeg[here] = self.release_to[ent_set[here]], -1, False
+        if m.has_defer and was == _WAIT_END and top < dfa_base and act == STOP:
+            dropped = ~ent_wbeg & (ent_wait == sp - 1)
+            ent_alive[dropped], ent_wait[dropped] = False, -1
+        if top < dfa_base and a["rule_star"][r]:
+            flags["star"][b] = True
+        sp = sp - 1 + len(push)
+        overflow = sp > cap
+        if overflow:  # (as the batched advance: an error, the stack cut at its capacity)
+            flags["error"][b] = True
+            sp = cap
+        if m.has_defer:
+            done = ent_wait >= sp  # (an entry in effect waits for -1)
+            if done.any():
+                ent_set[done], ent_wait[done], ent_wbeg[done] = self.release_to[ent_set[done]], -1, False
+        ent_alive &= ent_tag < sp
+        flat["sp"][b], flat["hash"][b], flat["term_len"][b] = sp, h, term_len
+        flags["head_done"][b], flags["head_len"][b], flags["head_clean"][b] = head_done, head_len, head_clean
+        flat["steps"][b] += 1
+        return f"the program nests deeper than the matcher's stack ({cap})" if overflow else ""

@@ -3,7 +3,11 @@
 Each call feeds every row the tokens it has not yet shown the model (any number, zero included),
 right-padded into one batch; the attention mask and per-row positions make the padding invisible,
 so rows advance independently.  The AST decoder feeds a row's forced actions and its next real step
-together (forced-action prefill); the token baseline feeds one token per row per step."""
+together (forced-action prefill); the token baseline feeds one token per row per step.
+
+`make_stepper` picks the lean forward (`astgen.lean`: same logits, a preallocated cache, a fraction of
+the time) for the Llama architecture astgen trains, and `KVStepper` over the transformers forward for
+anything else or when asked (`lean=False`, e.g. to measure the difference)."""
 
 from __future__ import annotations
 
@@ -13,7 +17,9 @@ from typing import Any
 
 import torch
 
-__all__ = ["KVStepper"]
+from astgen.lean import LeanLlama, lean_of
+
+__all__ = ["KVStepper", "LeanStepper", "make_stepper", "model_device", "model_vocab_size"]
 
 
 class KVStepper:
@@ -84,3 +90,75 @@ class KVStepper:
         self.logits = fresh if self.logits is None else torch.where(has_new, fresh, self.logits)
         self.positions = self.positions + lens_t
         return self.logits
+
+
+def _padded(chunks: Sequence[Sequence[int]], width: int, fill: int) -> torch.Tensor:
+    """[B, width] long: each chunk right-padded with `fill`."""
+    return torch.tensor([[*c, *([fill] * (width - len(c)))] for c in chunks], dtype=torch.long)
+
+
+class LeanStepper:
+    """`KVStepper`'s interface over `astgen.lean.LeanLlama`: positions and lengths kept on the host,
+    keys written at each row's own positions (no padding in the cache, no growing attention mask)."""
+
+    def __init__(self, lean: LeanLlama, batch_size: int, pad_id: int):
+        self.lean, self.batch_size, self.pad_id = lean, batch_size, pad_id
+        self.device = lean.device
+        self.states = lean.states  # not None: the model reads tree-state ids
+        self.cache = lean.new_cache(batch_size)
+        self.pos = [0] * batch_size
+        self.logits: torch.Tensor | None = None
+
+    def feed(self, chunks: Sequence[Sequence[int]], states: Sequence[Sequence[int]] | None = None) -> torch.Tensor:
+        """As `KVStepper.feed`: [B, V] float logits after each row's last token so far."""
+        lens = [len(c) for c in chunks]
+        width = max(lens)
+        if width == 0 and self.logits is not None:
+            return self.logits
+        width = max(width, 1)
+        dev = self.device
+        ids = _padded(chunks, width, self.pad_id).to(dev)
+        sid = None
+        if self.states is not None:
+            if states is None:
+                raise ValueError("this model reads tree-state features: pass `states` with the tokens")
+            sid = _padded(states, width, 0).to(dev)
+        pos = self.pos
+        uniform = width == 1 and min(pos) == max(pos)
+        last = torch.tensor([max(n - 1, 0) for n in lens], dtype=torch.long, device=dev)
+        with torch.no_grad():
+            fresh = self.lean.forward(
+                ids, sid, torch.tensor(pos, dtype=torch.long, device=dev), last, self.cache, max(pos) + width, uniform
+            )
+        if self.logits is None or min(lens) > 0:
+            self.logits = fresh
+        else:
+            has_new = torch.tensor([n > 0 for n in lens], device=dev).unsqueeze(1)
+            self.logits = torch.where(has_new, fresh, self.logits)
+        self.pos = [p + n for p, n in zip(pos, lens)]
+        return self.logits
+
+
+def make_stepper(model: Any, batch_size: int, pad_id: int, lean: bool = True) -> KVStepper | LeanStepper:
+    """The stepper for `model`: the lean forward where it runs this architecture (and `lean`), else
+    the transformers one."""
+    fast = lean_of(model) if lean else None
+    if fast is not None:
+        return LeanStepper(fast, batch_size, pad_id)
+    if isinstance(model, LeanLlama):
+        raise ValueError("a LeanLlama has no transformers forward: pass its transformers model for lean=False")
+    return KVStepper(model, batch_size, pad_id)
+
+
+def model_device(model: Any) -> torch.device:
+    """The device of a decoder model (a transformers module or a LeanLlama)."""
+    if isinstance(model, LeanLlama):
+        return model.device
+    return next(model.parameters()).device  # type: ignore[no-any-return]
+
+
+def model_vocab_size(model: Any) -> int:
+    """How many logits a decoder model gives per position."""
+    if isinstance(model, LeanLlama):
+        return model.vocab_size
+    return int(model.get_output_embeddings().weight.shape[0])

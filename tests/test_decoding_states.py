@@ -18,7 +18,7 @@ from astgen.codec.holes import holed_program  # noqa: E402
 from astgen.decoding import DecodeConfig  # noqa: E402
 from astgen.generator import Generator  # noqa: E402
 from astgen.model import ModelConfig, build_model, load_checkpoint, save_checkpoint, state_embedding  # noqa: E402
-from astgen.stepping import KVStepper  # noqa: E402
+from astgen.stepping import KVStepper, LeanStepper  # noqa: E402
 
 SOURCE = "import os\n\ndef join_all(parts, sep=os.sep):\n    out = []\n    ...\n    return sep.join(out)\n"
 
@@ -47,22 +47,24 @@ def test_checkpoint_round_trip_keeps_the_state_embedding(
     assert torch.equal(state_embedding(again).weight, emb.weight)
 
 
+@pytest.mark.parametrize("lean", [True, False], ids=["lean", "transformers"])
 def test_decoder_feeds_the_states_training_lays_out(
-    state_checkpoint: Path, compiled: CompiledGrammar, codec: Codec, monkeypatch: pytest.MonkeyPatch
+    state_checkpoint: Path, compiled: CompiledGrammar, codec: Codec, monkeypatch: pytest.MonkeyPatch, lean: bool
 ) -> None:
     model, cfg = load_checkpoint(state_checkpoint, compiled)
     gen = Generator(model, cfg, compiled, codec)
     fed: list[tuple[list[int], list[int]]] = []
-    original = KVStepper.feed
+    stepper = LeanStepper if lean else KVStepper
+    original = stepper.feed
 
     def spy(self, chunks, states=None):  # type: ignore[no-untyped-def]
         assert states is not None
         fed.append((list(chunks[0]), list(states[0])))
         return original(self, chunks, states)
 
-    monkeypatch.setattr(KVStepper, "feed", spy)
+    monkeypatch.setattr(stepper, "feed", spy)
     program = holed_program(codec, SOURCE, cfg.hole_id)
-    dcfg = DecodeConfig(max_actions=24, temperature=0.0)
+    dcfg = DecodeConfig(max_actions=24, temperature=0.0, lean=lean)
     [[answer]] = gen.fill([program], dcfg)
     tokens = [t for chunk, _ in fed for t in chunk]
     states = [s for _, chunk in fed for s in chunk]

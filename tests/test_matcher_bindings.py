@@ -11,7 +11,7 @@ from astgen.grammar.compiled import CompiledGrammar
 
 torch = pytest.importorskip("torch")
 
-from astgen.matcher import Matcher  # noqa: E402
+from astgen.matcher import Matcher, MatcherConfig  # noqa: E402
 
 # UnboundLocalError at run time (pyflakes: "local variable referenced before assignment")
 UNBOUND = [
@@ -76,7 +76,7 @@ def assert_replay_matches_advance(codec: Codec, compiled: CompiledGrammar, sourc
     cuts = list(range(1, len(ids), max(1, len(ids) // cuts_per_file)))
     fast = Matcher.replayed(compiled, [ids[:c] for c in cuts])
     for row, c in enumerate(cuts):
-        slow = Matcher(compiled, 1)
+        slow = Matcher(compiled, 1, config=MatcherConfig(host_rows=0))
         for a in ids[:c]:
             slow.advance(torch.tensor([a]))
         for name in Matcher._STATE:

@@ -14,7 +14,7 @@ from astgen.validity import undefined_names
 
 torch = pytest.importorskip("torch")
 
-from astgen.matcher import Matcher, SeedEntry, default_builtins  # noqa: E402
+from astgen.matcher import Matcher, MatcherConfig, SeedEntry, default_builtins  # noqa: E402
 from tests.test_matcher_bindings import assert_replay_matches_advance, first_refused  # noqa: E402
 
 UNDEFINED = [
@@ -140,7 +140,7 @@ def test_a_declined_annotation_value_binds_nothing(codec: Codec, compiled: Compi
     assert refused == value + 2  # the augmented target's first piece
     assert first_refused(codec, compiled, source) is None  # with its value it binds
     fast = Matcher.replayed(compiled, [declined[: value + 2]])
-    slow = Matcher(compiled, 1)
+    slow = Matcher(compiled, 1, config=MatcherConfig(host_rows=0))
     for a in declined[: value + 2]:
         slow.advance(torch.tensor([a]))
     for name in ("ent_alive", "ent_wait", "ent_set"):

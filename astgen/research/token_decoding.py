@@ -10,7 +10,7 @@ Three ways a token LM can be made to write code, compared against the AST model 
 * ``rejection``: free decoding, then Python's own `compile` as the check; a failing row is sampled
   again (temperature 0.7, new seed) up to `retries` times.
 
-Batched with a KV cache (`astgen.stepping.KVStepper`: ragged rows, explicit positions), so model
+Batched with a KV cache (`astgen.stepping.make_stepper`: ragged rows, explicit positions), so model
 calls are one per generated token per batch.  `TokenDecodeStats` counts calls, tokens and the time
 spent computing masks."""
 
@@ -27,7 +27,7 @@ import torch
 from astgen.decoding import sample_from_logits
 from astgen.model import ModelConfig
 from astgen.research.python_lark import python_grammar
-from astgen.stepping import KVStepper
+from astgen.stepping import make_stepper
 
 __all__ = ["MODES", "TokenDecodeStats", "TokenDecoder", "top_level_end"]
 
@@ -61,6 +61,7 @@ class TokenDecoder:
     def __init__(self, model: Any, config: ModelConfig, tokenizer: Any, batch_size: int = 16):
         self.model, self.config, self.tokenizer = model, config, tokenizer
         self.batch_size = batch_size
+        self.lean = True  # the lean forward (astgen.lean), as the AST decoder uses: same logits, same speed-up
         self.stats = TokenDecodeStats()
         self._llg_tokenizer: Any = None
         self._grammars: dict[str, Any] = {}
@@ -156,7 +157,7 @@ class TokenDecoder:
         if seed is not None and temperature > 0:
             generator = torch.Generator(device=device)
             generator.manual_seed(seed)
-        stepper = KVStepper(self.model, b, self.config.pad_id)
+        stepper = make_stepper(self.model, b, self.config.pad_id, self.lean)
         out: list[list[int]] = [[] for _ in range(b)]
         done = [False] * b
         bits = torch.arange(32, dtype=torch.int32)
