@@ -90,6 +90,7 @@ class DecodeStats:
     replay_seconds: float = 0.0
     steps: int = 0  # decoding steps (each takes one action in every unfinished row)
     mask_seconds: float = 0.0  # time spent on the grammar: masks, hole rules and matcher advances
+    model_seconds: float = 0.0  # time in the model's forward (on CUDA: until its launch returns)
     per_call_rows: list[int] = field(default_factory=list)
 
     @property
@@ -367,7 +368,9 @@ def decode_holes(
                 )
             need = [r for r in live if not forced[r]] if cfg.prefill_forced else [r for r in live if pending[r]]
             if need:
+                t_model = time.perf_counter()
                 stepper.feed(pending, states)
+                stats.model_seconds += time.perf_counter() - t_model
                 stats.model_calls += 1
                 stats.tokens_fed += sum(len(p) for p in pending)
                 stats.per_call_rows.append(len(need))

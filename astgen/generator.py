@@ -25,7 +25,9 @@ from astgen.codec.source import quiet_compile
 from astgen.decoding import DecodeConfig, DecodeStats, decode_holes
 from astgen.errors import InfillError, InvalidOptionError
 from astgen.grammar.compiled import CompiledGrammar
-from astgen.model import ModelConfig, load_checkpoint
+from astgen.lean import LeanLlama
+from astgen.model import ModelConfig, load_lean_checkpoint
+from astgen.stepping import model_device
 
 __all__ = ["Generator", "default_checkpoint", "generate", "infill", "load"]
 
@@ -41,14 +43,37 @@ class Generator:
     """A model, its grammar and codec, ready to fill holes in batches."""
 
     def __init__(self, model: Any, config: ModelConfig, compiled: CompiledGrammar, codec: Codec, batch_size: int = 32):
-        self.model, self.config, self.compiled, self.codec = model, config, compiled, codec
+        """`model`: a transformers causal LM, or an `astgen.lean.LeanLlama` read by `load()`."""
+        self.config, self.compiled, self.codec = config, compiled, codec
+        self._lean = model if isinstance(model, LeanLlama) else None
+        self._hf = None if isinstance(model, LeanLlama) else model
         self.batch_size = batch_size
         self.stats = DecodeStats()
         self.retries = 0
 
     @property
+    def model(self) -> Any:
+        """The transformers model (for `model.generate()`, training, `save_pretrained`).  A generator
+        from `load()` decodes with the lean forward and builds this on first use from the same
+        weights; from then on it decodes with this model's weights, changes included."""
+        if self._hf is None:
+            lean = self._lean
+            if lean is None or lean.source_state is None:
+                raise InvalidOptionError("this generator's lean model was not read from a checkpoint folder")
+            from astgen.model import attach_state_embedding, model_from_state
+
+            self._hf = model_from_state(lean.source_state, self.config, str(lean.device))
+            if lean.states is not None:
+                attach_state_embedding(self._hf, lean.states)
+        return self._hf
+
+    def _decoder(self) -> Any:
+        """What the decoder runs: the transformers model once it exists, else the lean one."""
+        return self._hf if self._hf is not None else self._lean
+
+    @property
     def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+        return model_device(self._decoder())
 
     # ------------------------------------------------------------------ holes
     def fill(self, programs: Sequence[HoledProgram], cfg: DecodeConfig) -> list[list[list[int]]]:
@@ -66,7 +91,7 @@ class Generator:
                     for i in chunk
                 ]
                 filled = decode_holes(
-                    self.model, self.compiled, tasks, cfg, self.config.pad_id, self.config.sep_id, self.stats,
+                    self._decoder(), self.compiled, tasks, cfg, self.config.pad_id, self.config.sep_id, self.stats,
                     hole_id=self.config.hole_id,
                 )  # fmt: skip
                 for i, actions in zip(chunk, filled):
@@ -220,7 +245,7 @@ def load(path: str | Path | None = None, device: str | torch.device = "cpu", bat
     device = _check_device(device)
     compiled = default_compiled()
     folder = Path(path) if path is not None else default_checkpoint()
-    model, config = load_checkpoint(folder, compiled, device=str(device))
+    model, config = load_lean_checkpoint(folder, compiled, device=str(device))
     return Generator(model, config, compiled, default_codec(), batch_size)
 
 

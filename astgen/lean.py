@@ -72,8 +72,16 @@ class LeanSpec:
 class LeanLlama:
     """Inference-only weights of a Llama causal LM (+ an optional tree-state embedding), and its forward."""
 
-    def __init__(self, spec: LeanSpec, state: Mapping[str, torch.Tensor], states: torch.Tensor | None = None):
+    def __init__(
+        self,
+        spec: LeanSpec,
+        state: Mapping[str, torch.Tensor],
+        states: torch.Tensor | None = None,
+        source: Mapping[str, torch.Tensor] | None = None,
+    ):
         self.spec = spec
+        # the checkpoint's own tensors, when it was read without a transformers model (see Generator.model)
+        self.source_state = dict(source) if source is not None else None
 
         def w(name: str) -> torch.Tensor:
             return state[name].detach().float()

@@ -41,9 +41,12 @@ __all__ = [
     "CHECKPOINT_FORMAT",
     "CheckpointError",
     "ModelConfig",
+    "attach_state_embedding",
     "build_model",
     "load_checkpoint",
+    "load_lean_checkpoint",
     "load_weights",
+    "model_from_state",
     "read_checkpoint_info",
     "repin_checkpoint",
     "save_checkpoint",
@@ -300,6 +303,58 @@ def load_checkpoint(
     Raises `CheckpointMismatchError` if it was trained for another grammar or action vocabulary than
     `compiled` (default: the shipped grammar), `CheckpointError` if the folder is missing or damaged."""
     folder = Path(path)
+    config, compiled = _checked_config(folder, compiled)
+    model = load_weights(folder, config, device)
+    _attach_states(model, folder, compiled)
+    return model, config
+
+
+def load_lean_checkpoint(
+    path: str | Path, compiled: CompiledGrammar | None = None, device: str = "cpu"
+) -> tuple[Any, ModelConfig]:
+    """`load_checkpoint` for decoding only: an `astgen.lean.LeanLlama` (same checks, same weights and
+    logits) without importing transformers, which costs more start-up time than the whole load."""
+    from astgen.lean import LeanLlama, LeanSpec
+
+    folder = Path(path)
+    config, compiled = _checked_config(folder, compiled)
+    state = _read_weights(folder)
+    spec = LeanSpec(
+        n_layers=config.n_layers,
+        n_heads=config.n_heads,
+        n_kv_heads=config.n_heads,
+        head_dim=config.hidden_size // config.n_heads,
+        vocab_size=config.vocab_size,
+        rope_theta=config.rope_theta,
+    )
+    want = spec.weight_names(tied=config.tie_embeddings)
+    head_ok = config.tie_embeddings or "lm_head.weight" in state
+    if set(state) - {"lm_head.weight"} != want - {"lm_head.weight"} or not head_ok:
+        raise CheckpointError(
+            f"{folder / 'model.safetensors'}: weights do not fit the model config "
+            f"(missing {sorted(want - set(state))[:5]}, unexpected {sorted(set(state) - want)[:5]})"
+        )
+    for name, shape in _weight_shapes(config).items():
+        if tuple(state[name].shape) != shape:
+            raise CheckpointError(f"{folder / 'model.safetensors'}: {name} is {tuple(state[name].shape)}, not {shape}")
+    state = {k: v.to(device) for k, v in state.items()}
+    states = _read_states(folder, compiled)
+    return LeanLlama(spec, state, states.to(device) if states is not None else None, source=state), config
+
+
+def _weight_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Shapes of the weights that say the architecture (embedding, first layer, head)."""
+    h, v, i = config.hidden_size, config.vocab_size, config.intermediate_size
+    return {
+        "model.embed_tokens.weight": (v, h),
+        "model.layers.0.self_attn.q_proj.weight": (h, h),
+        "model.layers.0.mlp.gate_proj.weight": (i, h),
+        "model.norm.weight": (h,),
+    }
+
+
+def _checked_config(folder: Path, compiled: CompiledGrammar | None) -> tuple[ModelConfig, CompiledGrammar]:
+    """The model config of a checkpoint folder, after checking it was trained for `compiled`."""
     info = read_checkpoint_info(folder)
     if compiled is None:
         from astgen.compiled_default import default_compiled
@@ -323,10 +378,7 @@ def load_checkpoint(
         raise CheckpointError(f"{folder / ASTGEN_JSON}: bad model_config: {e}") from None
     if config.n_actions != info["n_actions"]:
         raise CheckpointError(f"{folder / ASTGEN_JSON}: model_config.n_actions disagrees with n_actions")
-
-    model = load_weights(folder, config, device)
-    _attach_states(model, folder, compiled)
-    return model, config
+    return config, compiled
 
 
 # the state embedding's attribute on a loaded model (training/tree_features.py trains it)
@@ -335,14 +387,31 @@ STATE_ATTR = "astgen_state_embedding"
 
 def _attach_states(model: LlamaForCausalLM, folder: Path, compiled: CompiledGrammar) -> None:
     """Attach the checkpoint's tree-state embedding (`astgen.features`), if it has one."""
+    weight = _read_states(folder, compiled)
+    if weight is not None:
+        attach_state_embedding(model, weight)
+
+
+def attach_state_embedding(model: Any, weight: Any) -> None:
+    """Give a transformers model the tree-state embedding `weight` [state ids, hidden]."""
+    from torch import nn
+
+    emb = nn.Embedding(weight.shape[0], weight.shape[1])
+    emb.weight.data.copy_(weight)
+    device = next(model.parameters()).device
+    # kept outside the module tree: save_pretrained and users' own model.generate() see the plain LM
+    object.__setattr__(model, STATE_ATTR, emb.to(device).eval())
+
+
+def _read_states(folder: Path, compiled: CompiledGrammar) -> Any:
+    """The checkpoint's tree-state embedding weight (CPU), or None if it reads actions only."""
     from astgen.features import STATE_FILE, n_state_ids
 
     path = folder / STATE_FILE
     if not path.is_file():
-        return
+        return None
     from safetensors import SafetensorError
     from safetensors.torch import load_file
-    from torch import nn
 
     try:
         weight = load_file(str(path), device="cpu")["weight"]
@@ -351,11 +420,21 @@ def _attach_states(model: LlamaForCausalLM, folder: Path, compiled: CompiledGram
     want = n_state_ids(compiled)
     if weight.shape[0] != want:
         raise CheckpointMismatchError(f"{path}: {weight.shape[0]} state ids, this astgen's grammar has {want}")
-    emb = nn.Embedding(weight.shape[0], weight.shape[1])
-    emb.weight.data.copy_(weight)
-    device = next(model.parameters()).device
-    # kept outside the module tree: save_pretrained and users' own model.generate() see the plain LM
-    object.__setattr__(model, STATE_ATTR, emb.to(device).eval())
+    return weight
+
+
+def _read_weights(folder: Path) -> dict[str, Any]:
+    """folder/model.safetensors as CPU float32 tensors (CheckpointError if missing or unreadable)."""
+    weights = folder / "model.safetensors"
+    if not weights.is_file():
+        raise CheckpointError(f"{folder}: model.safetensors is missing")
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return {k: v.float() for k, v in load_file(str(weights), device="cpu").items()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{weights}: unreadable ({e})") from None
 
 
 def state_embedding(model: Any) -> Any:
@@ -367,16 +446,12 @@ def load_weights(folder: str | Path, config: ModelConfig, device: str = "cpu") -
     """The model of `config` with the weights of folder/model.safetensors, in eval mode on `device`."""
     folder = Path(folder)
     weights = folder / "model.safetensors"
-    if not weights.is_file():
-        raise CheckpointError(f"{folder}: model.safetensors is missing")
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    return model_from_state(_read_weights(folder), config, device, str(weights))
 
-    try:
-        state = load_file(str(weights), device="cpu")
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"{weights}: unreadable ({e})") from None
 
+def model_from_state(state: dict[str, Any], config: ModelConfig, device: str = "cpu", where: str = "weights") -> Any:
+    """The transformers model of `config` holding `state` (a state dict), in eval mode on `device`."""
+    weights = where
     model = build_model(config)
     tied = {"lm_head.weight"} if config.tie_embeddings else set()
     try:

@@ -1,15 +1,29 @@
-"""Decoding throughput of the shipped model on CPU: batch 1 vs 32, forced-action prefill on vs off.
+"""Greedy infill throughput of the shipped model: this tree's decoding path against a reference, side by side.
 
-    python -m benchmarks.bench_decode --data data --holes 64 --threads 2 --out docs/bench_decode.json
+    python -m benchmarks.bench_decode --data data --out docs/bench_decode.json \\
+        [--baseline-src /path/to/an/older/checkout]
 
 Holes are cut from test-split files (an equal share of expression / statements / body / argument
-holes, seeded) and filled greedily, so both prefill settings produce identical programs (a test
-checks this) and differ only in how many model calls they need."""
+holes, seeded) and filled greedily at batch 1, 8 and 64 with one torch thread.  Paths:
+
+* `current`: the defaults (lean forward, host matcher for small CPU batches);
+* `batched-ops`: this tree with the transformers forward and the batched tensor matcher only
+  (`DecodeConfig(lean=False, host_rows=0)`);
+* `baseline`: with `--baseline-src`, the same script run in a subprocess on another checkout of astgen
+  (e.g. the commit before this work), so its figures come from the same run on the same machine.
+
+Every path must produce the same fills (greedy, same holes): the report says whether they do, and
+the time split into model forward, grammar (mask, hole rules, matcher advance), replay and the rest."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +40,8 @@ from astgen.model import load_checkpoint
 from training.data import load_spans, load_split
 from training.fim import FimConfig, sample_holes
 from training.machine import cpu_name
+
+PATHS = {"current": {}, "batched-ops": {"lean": False, "host_rows": 0}}
 
 
 def test_holes(data: str, n: int, seed: int, hole_id: int, max_hole: int) -> list[HoledProgram]:
@@ -46,67 +62,116 @@ def test_holes(data: str, n: int, seed: int, hole_id: int, max_hole: int) -> lis
     return out
 
 
-def run(gen: Generator, programs: list[HoledProgram], batch: int, prefill: bool, max_actions: int) -> dict[str, Any]:
+def _config(max_actions: int, options: dict[str, Any]) -> DecodeConfig:
+    known = {f.name for f in dataclasses.fields(DecodeConfig)}  # (an older checkout lacks newer options)
+    return DecodeConfig(max_actions=max_actions, **{k: v for k, v in options.items() if k in known})
+
+
+def run(gen: Generator, programs: list[HoledProgram], batch: int, cfg: DecodeConfig) -> tuple[dict[str, Any], list]:
     gen.batch_size = batch
     gen.stats = DecodeStats()
     t0 = time.perf_counter()
-    gen.fill(programs, DecodeConfig(max_actions=max_actions, prefill_forced=prefill))
+    fills = gen.fill(programs, cfg)
     wall = time.perf_counter() - t0
     s = gen.stats
-    return {
+    model = getattr(s, "model_seconds", float("nan"))
+    row = {
         "batch": batch,
-        "prefill_forced": prefill,
         "holes": s.holes,
         "actions": s.actions,
         "forced_share": round(s.forced / max(1, s.actions), 4),
-        "model_calls": s.model_calls,
         "model_calls_per_hole": round(s.model_calls / max(1, s.holes), 1),
-        "actions_per_hole": round(s.actions / max(1, s.holes), 1),
         "actions_per_s": round(s.actions / wall, 1),
+        "ms_per_hole": round(1000 * wall / max(1, s.holes), 1),
         "seconds": round(wall, 2),
-        "replay_seconds": round(s.replay_seconds, 2),
+        "share_model": round(model / wall, 3),
+        "share_grammar": round(s.mask_seconds / wall, 3),
+        "share_replay": round(s.replay_seconds / wall, 3),
+        "share_rest": round(1 - (model + s.mask_seconds + s.replay_seconds) / wall, 3),
     }
+    return row, fills
+
+
+def measure(args: argparse.Namespace, paths: list[str]) -> dict[str, Any]:
+    """Every (path, batch) row and each path's fills, in this process's astgen."""
+    torch.set_num_threads(args.threads)
+    compiled = default_compiled()
+    model, config = load_checkpoint(args.checkpoint, compiled)
+    gen = Generator(model, config, compiled, default_codec())
+    single = test_holes(args.data, args.holes1, args.seed, config.hole_id, args.max_actions)
+    many = test_holes(args.data, args.holes, args.seed + 1, config.hole_id, args.max_actions)
+    import astgen
+
+    print(f"astgen from {Path(astgen.__file__).parent}", file=sys.stderr)
+    rows, fills = [], {}
+    for name in paths:
+        cfg = _config(args.max_actions, PATHS.get(name, {}))
+        run(gen, single[:4], 1, cfg)  # warm up (tables, allocator, the lean copy)
+        for batch, programs in ((1, single), (8, many), (64, many)):
+            row, got = run(gen, programs, batch, cfg)
+            rows.append({"path": name, **row})
+            fills[f"{name}/{batch}"] = got
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    return {"rows": rows, "fills": fills}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", type=Path, default=Path("astgen/checkpoints/default"))
     ap.add_argument("--data", default="data")
-    ap.add_argument("--holes", type=int, default=64)
-    ap.add_argument("--batch1-holes", type=int, default=16, help="holes decoded one at a time (slow)")
+    ap.add_argument("--holes1", type=int, default=200, help="holes decoded at batch 1")
+    ap.add_argument("--holes", type=int, default=256, help="holes decoded at batch 8 and 64")
     ap.add_argument("--max-actions", type=int, default=128)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--baseline-src", type=Path, help="another astgen checkout, measured in a subprocess")
+    ap.add_argument("--paths", default="current,batched-ops")
+    ap.add_argument("--raw-out", type=Path, help=argparse.SUPPRESS)  # (the subprocess's answer)
     ap.add_argument("--out", type=Path, default=Path("docs/bench_decode.json"))
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    compiled = default_compiled()
-    model, config = load_checkpoint(args.checkpoint, compiled)
-    gen = Generator(model, config, compiled, default_codec())
-    programs = test_holes(args.data, args.holes, args.seed, config.hole_id, args.max_actions)
-    step = max(1, len(programs) // args.batch1_holes)
-    single = programs[::step][: args.batch1_holes]
-    run(gen, single[:2], 1, True, args.max_actions)  # warm up (tables, allocator)
-    rows = []
-    for prefill in (True, False):
-        rows.append(run(gen, single, 1, prefill, args.max_actions))
-        rows.append(run(gen, programs, 32, prefill, args.max_actions))
+    paths = [p for p in args.paths.split(",") if p]
+    if args.raw_out is not None:
+        args.raw_out.write_text(json.dumps(measure(args, paths)), encoding="utf-8")
+        return
+    result = measure(args, paths)
+    baseline_rev = None
+    if args.baseline_src is not None:  # this script, on the other checkout's astgen
+        src = args.baseline_src.resolve()
+        with tempfile.TemporaryDirectory() as tmp:
+            raw = Path(tmp) / "baseline.json"
+            cmd = [sys.executable, str(Path(__file__).resolve()), "--paths", "baseline", "--raw-out", str(raw)]
+            cmd += ["--checkpoint", str(args.checkpoint.resolve()), "--data", str(Path(args.data).resolve())]
+            for k in ("holes1", "holes", "max_actions", "threads", "seed"):
+                cmd += [f"--{k.replace('_', '-')}", str(getattr(args, k))]
+            subprocess.run(cmd, cwd=src, env={**os.environ, "PYTHONPATH": str(src)}, check=True)
+            got = json.loads(raw.read_text(encoding="utf-8"))
+        result["rows"] = got["rows"] + result["rows"]
+        result["fills"] = {**got["fills"], **result["fills"]}
+        rev = subprocess.run(["git", "-C", str(src), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+        baseline_rev = rev.stdout.strip()
+    by_batch: dict[str, list] = {}
+    for key, got_fills in result.pop("fills").items():
+        by_batch.setdefault(key.rsplit("/", 1)[1], []).append(got_fills)
+    equal = {b: all(v == vs[0] for v in vs) for b, vs in by_batch.items()}
     report = {
-        "machine": f"{cpu_name()}, {args.threads} torch threads, CPU",
+        "machine": f"{cpu_name()}, {args.threads} torch thread(s), CPU",
         "torch": torch.__version__,
         "checkpoint": str(args.checkpoint),
         "max_actions": args.max_actions,
-        "rows": rows,
+        "baseline": f"{args.baseline_src} at {baseline_rev}" if baseline_rev else None,
+        "greedy_fills_equal_across_paths": equal,
+        "rows": result["rows"],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    print("| batch | prefill | holes | actions/hole | forced share | model calls/hole | actions/s | seconds |")
-    print("|---|---|---|---|---|---|---|---|")
-    for r in rows:
+    print("| path | batch | holes | actions/s | ms/hole | model | grammar | replay | rest |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in report["rows"]:
         print(
-            f"| {r['batch']} | {'on' if r['prefill_forced'] else 'off'} | {r['holes']} | {r['actions_per_hole']} | "
-            f"{r['forced_share']:.1%} | {r['model_calls_per_hole']} | {r['actions_per_s']} | {r['seconds']} |"
+            f"| {r['path']} | {r['batch']} | {r['holes']} | {r['actions_per_s']} | {r['ms_per_hole']} | "
+            f"{r['share_model']:.0%} | {r['share_grammar']:.0%} | {r['share_replay']:.0%} | {r['share_rest']:.0%} |"
         )
+    print(f"greedy fills equal across paths, per batch size: {equal}")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ LAYERS: dict[str, tuple[int, str]] = {
     "astgen.matcher": (3, "decode"),
     "astgen.sampling": (3, "decode"),
     "astgen.stepping": (3, "decode"),
+    "astgen.lean": (3, "decode"),
     "astgen.decoding": (3, "decode"),
     "astgen.model": (3, "decode"),
     "astgen.logits_processor": (3, "decode"),
