@@ -588,10 +588,19 @@ def demo(
     gen = _generator(checkpoint, device)
     typer.echo("== infill: every `...` below is a hole (a statement hole, then an expression hole)")
     typer.echo(_DEMO_HOLES)
+    from astgen.decoding import DecodeStats
+
+    gen.stats = DecodeStats()
     t0 = _time.perf_counter()
     filled = gen.infill(_DEMO_HOLES, seed=seed)
+    wall = _time.perf_counter() - t0
+    s = gen.stats
     v = _check(filled)
-    typer.echo(f"-- filled by the model in {_time.perf_counter() - t0:.2f}s (parses={v.parses} compiles={v.compiles}):")
+    typer.echo(
+        f"-- filled in {wall:.2f}s: {s.actions} actions, {s.model_seconds:.2f}s in the model "
+        f"({s.model_calls} calls), {s.mask_seconds:.2f}s in the grammar, {s.replay_seconds:.2f}s replaying "
+        f"the code before the holes (parses={v.parses} compiles={v.compiles}):"
+    )
     typer.echo(filled)
     typer.echo(f"\n== generate: two new functions after `import os` (temperature 0.8, seed {seed})")
     for fn in gen.generate("import os\n", n=2, seed=seed):

@@ -256,6 +256,7 @@ def bench_astgen(
     skip: int,
     rows: list[list[int]],
     seed: int,
+    host_rows: int = MatcherConfig.host_rows,
 ) -> Result:
     cg = default_compiled()
     n_act = cg.n_actions
@@ -263,7 +264,7 @@ def bench_astgen(
     gen = torch.Generator(device=device).manual_seed(seed)
     total_steps = warmup + steps
     if workload == "replay":
-        cfg = MatcherConfig(strict=False)
+        cfg = MatcherConfig(strict=False, host_rows=host_rows)
         length = skip + total_steps
         acts = torch.full((length, batch), EOS, dtype=torch.long)
         for r in range(batch):
@@ -271,7 +272,9 @@ def bench_astgen(
             acts[: len(seq), r] = torch.tensor(seq, dtype=torch.long)
         acts = acts.to(device)
     else:
-        cfg = MatcherConfig(strict=True, max_actions=total_steps + 64, max_terminal_pieces=4, stack_capacity=256)
+        cfg = MatcherConfig(
+            strict=True, max_actions=total_steps + 64, max_terminal_pieces=4, stack_capacity=256, host_rows=host_rows
+        )
         acts = None
     m = Matcher(cg, batch, device, cfg)
     if acts is not None:
@@ -281,7 +284,8 @@ def bench_astgen(
     logits = torch.empty_like(base)
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
     eos = torch.full((batch,), EOS, dtype=torch.long, device=device)
-    res = Result("astgen", workload, str(device), batch, {k: [] for k in ("mask", "advance", "total", "sample")})
+    engine = "astgen (batched ops)" if host_rows == 0 else "astgen"
+    res = Result(engine, workload, str(device), batch, {k: [] for k in ("mask", "advance", "total", "sample")})
     violations = torch.zeros((), dtype=torch.long, device=device)
     for step in range(total_steps):
         logits.copy_(base)
@@ -671,6 +675,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--compare-batched", action="store_true", help="also astgen with MatcherConfig(host_rows=0): batched ops only"
+    )
     ap.add_argument("--profile", action="store_true", help="print a torch.profiler table of astgen at the largest B")
     ap.add_argument("--out", help="also write the markdown report to this file")
     args = ap.parse_args(argv)
@@ -705,10 +712,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         for dev in devices:
             for wl in args.workloads.split(","):
+                paths = (MatcherConfig.host_rows, 0) if args.compare_batched else (MatcherConfig.host_rows,)
                 for b in batches:
-                    r = bench_astgen(wl, dev, b, args.steps, args.warmup, args.skip, rows, args.seed)
-                    results.append(r)
-                    print(f"astgen {wl} {dev} B={b}: total p50 {r.stat('total', 50):,.0f} us", file=sys.stderr)
+                    for host_rows in paths:
+                        r = bench_astgen(wl, dev, b, args.steps, args.warmup, args.skip, rows, args.seed, host_rows)
+                        results.append(r)
+                        print(f"{r.engine} {wl} {dev} B={b}: total p50 {r.stat('total', 50):,.0f} us", file=sys.stderr)
         if args.profile:
             for dev in devices:
                 print(f"\n--- torch.profiler, astgen replay, {dev}, B={max(batches)}\n", file=sys.stderr)
