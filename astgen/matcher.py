@@ -544,8 +544,9 @@ class Matcher:
     def advance(self, actions: torch.Tensor) -> None:
         """Apply one action per sequence.  Actions outside the grammar set `error` and change nothing."""
         if self.device.type == "cpu" and self.batch_size <= self.config.host_rows:
+            walk = _ScalarReplay(self)
             for b, act in enumerate(actions.tolist()):
-                _ScalarReplay(self, b).step(int(act))
+                walk.at(b).step(int(act))
             return
         t = self.t
         a = actions.to(self.device, torch.long)
@@ -737,8 +738,9 @@ class Matcher:
         action instead of a batched step each) and uploaded once.  Raises GrammarError if a prefix
         leaves the grammar."""
         m = cls(compiled, len(prefixes), "cpu", config)
+        walk = _ScalarReplay(m)
         for b, prefix in enumerate(prefixes):
-            _ScalarReplay(m, b).run(prefix)
+            walk.at(b).run(prefix)
         if torch.device(device) != m.device:
             moved = cls(compiled, len(prefixes), device, config)
             for name in cls._STATE:
@@ -833,7 +835,7 @@ _ENTRY_FILL: dict[str, int] = {
 
 
 class _ScalarReplay:
-    """Row `b` of a CPU matcher advanced one action at a time in plain Python, reading and writing the
+    """Rows of a CPU matcher advanced one action at a time in plain Python, reading and writing the
     matcher's tensors through numpy views (no copies): `Matcher.replayed` walks prefixes with it, and
     `Matcher.advance` uses it for small CPU batches, where a batched step is hundreds of tiny tensor
     ops.  Mirrors the batched `advance` line by line; tests check both give equal states."""
@@ -841,22 +843,29 @@ class _ScalarReplay:
     _ROW = ("stack", "tree_depth", "block_depth", "shadowed", "defer_slot", "closed", "scope", "term_pieces")
     _ENT = ("ent_hash", "ent_set", "ent_tag", "ent_alive", "ent_wait", "ent_wbeg", "ent_pieces", "ent_len")
 
-    def __init__(self, m: Matcher, b: int):
+    def __init__(self, m: Matcher):
         if m.device.type != "cpu":
             raise ValueError("the scalar walk reads a CPU matcher's tensors in place")
-        self.m, self.b = m, b
+        self.m, self.b = m, 0
         self.a = m.compiled.arrays
         self.mincost = self.a["strict_mincost" if m.config.strict else "mincost"]
         self.release_to = m.release_to.numpy()
         self._views()
 
     def _views(self) -> None:
-        """Numpy views of row b of every state tensor (again after the matcher replaced a tensor)."""
-        m, b = self.m, self.b
-        self.row = {n: getattr(m, n).numpy()[b] for n in self._ROW}
-        self.ent = {n: getattr(m, n).numpy()[b] for n in self._ENT}
+        """Numpy views of every state tensor (again after the matcher replaced a tensor), then of row b."""
+        m = self.m
+        self.full = {n: getattr(m, n).numpy() for n in (*self._ROW, *self._ENT)}
         self.flat = {n: getattr(m, n).numpy() for n in ("sp", "remaining", "hash", "term_len", "steps")}
         self.flags = {n: getattr(m, n).numpy() for n in ("head_done", "head_len", "head_clean", "star", "error")}
+        self.at(self.b)
+
+    def at(self, b: int) -> _ScalarReplay:
+        """Walk row `b` from now on (the views of the whole batch are kept: one walker serves every row)."""
+        self.b = b
+        self.row = {n: self.full[n][b] for n in self._ROW}
+        self.ent = {n: self.full[n][b] for n in self._ENT}
+        return self
 
     def _entries(self) -> tuple[np.ndarray, ...]:
         """Row b's entry-table views, in `_ENT` order."""

@@ -328,11 +328,12 @@ def load_lean_checkpoint(
         rope_theta=config.rope_theta,
     )
     want = spec.weight_names(tied=config.tie_embeddings)
-    head_ok = config.tie_embeddings or "lm_head.weight" in state
-    if set(state) - {"lm_head.weight"} != want - {"lm_head.weight"} or not head_ok:
+    missing = want - set(state)
+    unexpected = set(state) - want - {"lm_head.weight"}  # (a tied checkpoint may still store its head)
+    if missing or unexpected:
         raise CheckpointError(
             f"{folder / 'model.safetensors'}: weights do not fit the model config "
-            f"(missing {sorted(want - set(state))[:5]}, unexpected {sorted(set(state) - want)[:5]})"
+            f"(missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]})"
         )
     for name, shape in _weight_shapes(config).items():
         if tuple(state[name].shape) != shape:
