@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import builtins as _builtins
 import keyword
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ from astgen.grammar.actions import END, STOP
 from astgen.grammar.compiled import CompiledGrammar
 from astgen.grammar.ir import LOOKUP_MODES
 from astgen.grammar.lexical import SURROGATE_LEAD, TEXT_KINDS
+from astgen.grammar.pieces import PieceVocabulary, load_pieces
 from astgen.grammar.versions import RUNNING
 
 __all__ = ["Matcher", "MatcherConfig", "SeedEntry", "default_builtins"]
@@ -150,6 +152,66 @@ def _tables(cg: CompiledGrammar, device: torch.device) -> dict[str, torch.Tensor
     return t
 
 
+@dataclass(frozen=True)
+class _LookupTables:
+    mode: list[int]  # per lookup terminal (column j): load / local / enclosing
+    col: dict[int, int]  # terminal -> its column
+    terms_t: torch.Tensor
+    loads: torch.Tensor
+    rule_needs: torch.Tensor  # per rule: the column of the lookup terminal it starts (J: none)
+    name_vocab: PieceVocabulary
+    bi_pieces: torch.Tensor
+    bi_len: torch.Tensor
+    bi_hash: torch.Tensor
+
+
+_LOOKUP_CACHE: dict[tuple[str, str, tuple[str, ...], int], _LookupTables] = {}
+
+
+def _lookup_tables(cg: CompiledGrammar, dev: torch.device, names: tuple[str, ...], P: int) -> _LookupTables:
+    """A strict matcher's lookup attributes (cached per grammar, device, builtins and name length): the
+    lookup terminals and their modes, per rule the lookup terminal it starts (its column; J: none), and
+    the builtins as candidates, spelled as the codec spells names."""
+    a = cg.arrays
+    lookup = a["term_lookup"]
+    terms = [int(i) for i in np.flatnonzero(lookup)]
+    modes = [int(lookup[i]) for i in terms]
+    j = len(terms)
+    col = np.full(len(lookup), j, dtype=np.int64)
+    col[terms] = np.arange(j)
+    push, lens = a["rule_push"], a["rule_len"]
+    sym_term = a["sym_term"][push]
+    starts = a["is_term_start"][push] & (sym_term >= 0) & (np.arange(push.shape[1]) < lens[:, None])
+    cols = np.where(starts, col[sym_term.clip(min=0)], j)  # [rules, width]
+    needs = np.full(push.shape[0], j, dtype=np.int64)
+    for k in range(push.shape[1]):  # (the last lookup terminal a rule pushes)
+        needs = np.where(cols[:, k] < j, cols[:, k], needs)
+    needs[0] = j
+    vocab = load_pieces(str(cg.meta["language"]))
+    if vocab.pieces != cg.vocab.pieces:
+        raise GrammarError("lookups need the grammar compiled with the shipped pieces of its language")
+    spelled = [vocab.encode("name", n.encode()) for n in names]
+    if not any(len(p) == 1 for p in spelled):
+        raise GrammarError("no builtin is one piece long: the completion costs of a load would be wrong")
+    bi = torch.full((len(spelled), P), -1, dtype=torch.long)
+    bl = torch.full((len(spelled),), _NO_NAME, dtype=torch.long)
+    for i, p in enumerate(spelled):
+        if len(p) <= P:
+            bi[i, : len(p)] = torch.tensor(p, dtype=torch.long)
+            bl[i] = len(p)
+    return _LookupTables(
+        mode=modes,
+        col={t: i for i, t in enumerate(terms)},
+        terms_t=torch.tensor(terms, dtype=torch.long, device=dev),
+        loads=torch.tensor([m == _LOAD for m in modes], dtype=torch.bool, device=dev),
+        rule_needs=torch.from_numpy(needs).to(dev),
+        name_vocab=vocab,
+        bi_pieces=bi.to(dev),
+        bi_len=bl.to(dev),
+        bi_hash=torch.tensor([cg.name_hash(n.encode()) for n in names], dtype=torch.long, device=dev),
+    )
+
+
 class Matcher:
     """Grammar state for a batch of sequences; see the module docstring."""
 
@@ -190,51 +252,31 @@ class Matcher:
         self.release_to = torch.tensor(
             [d if d >= 0 else i for i, d in enumerate(defer)], dtype=torch.long, device=self.device
         )
+        self._np_tables: tuple[dict[str, torch.Tensor], dict[str, np.ndarray]] | None = None  # (host path)
+        self._walk: _ScalarReplay | None = None
         self._setup_lookups()
         self.reset()
 
     def _setup_lookups(self) -> None:
         """Lookup terminals, the rules that start one, and the builtins' pieces (strict mode only)."""
-        a, dev = self.compiled.arrays, self.device
-        lookup = a.get("term_lookup", np.zeros(1, dtype=np.int32))
+        lookup = self.compiled.arrays.get("term_lookup", np.zeros(1, dtype=np.int32))
         self.lookup_terms = [int(i) for i in np.flatnonzero(lookup)]
         self.has_lookup = bool(self.lookup_terms) and self.config.strict and self.config.lookups
         if not self.has_lookup:
             return
-        self.lookup_mode = [int(lookup[i]) for i in self.lookup_terms]
-        self.lookup_terms_t = torch.tensor(self.lookup_terms, dtype=torch.long, device=dev)
-        self.lookup_loads = torch.tensor([m == _LOAD for m in self.lookup_mode], dtype=torch.bool, device=dev)
-        # the rules that push a lookup terminal's first state: they need a candidate to spell
-        col = {t: j for j, t in enumerate(self.lookup_terms)}
-        push, lens = a["rule_push"], a["rule_len"]
-        needs = np.full(push.shape[0], len(self.lookup_terms), dtype=np.int64)
-        for r in range(1, push.shape[0]):
-            for sym in push[r, : lens[r]]:
-                term = int(a["sym_term"][sym])
-                if a["is_term_start"][sym] and term in col:
-                    needs[r] = col[term]
-        self.rule_needs = torch.from_numpy(needs).to(dev)
-        # builtins as candidates, spelled as the codec spells names
-        from astgen.grammar.pieces import load_pieces
-
-        language = str(self.compiled.meta["language"])
-        vocab = load_pieces(language)
-        if vocab.pieces != self.compiled.vocab.pieces:
-            raise GrammarError("lookups need the grammar compiled with the shipped pieces of its language")
-        self._name_vocab = vocab
         names = self.config.builtins if self.config.builtins is not None else default_builtins()
-        spelled = [vocab.encode("name", n.encode()) for n in names]
-        if not any(len(p) == 1 for p in spelled):
-            raise GrammarError("no builtin is one piece long: the completion costs of a load would be wrong")
-        P = self.config.name_pieces
-        bi = torch.full((len(spelled), P), -1, dtype=torch.long)
-        bl = torch.full((len(spelled),), _NO_NAME, dtype=torch.long)
-        for i, p in enumerate(spelled):
-            if len(p) <= P:
-                bi[i, : len(p)] = torch.tensor(p, dtype=torch.long)
-                bl[i] = len(p)
-        self.bi_pieces, self.bi_len = bi.to(dev), bl.to(dev)
-        self.bi_hash = torch.tensor([self.compiled.name_hash(n.encode()) for n in names], dtype=torch.long, device=dev)
+        key = (self.compiled.content_hash, str(self.device), names, self.config.name_pieces)
+        lk = _LOOKUP_CACHE.get(key)
+        if lk is None:
+            lk = _LOOKUP_CACHE[key] = _lookup_tables(self.compiled, self.device, names, self.config.name_pieces)
+        self.lookup_mode, self.lookup_col, self.lookup_terms_t, self.lookup_loads = (
+            lk.mode,
+            lk.col,
+            lk.terms_t,
+            lk.loads,
+        )
+        self.rule_needs, self._name_vocab = lk.rule_needs, lk.name_vocab
+        self.bi_pieces, self.bi_len, self.bi_hash = lk.bi_pieces, lk.bi_len, lk.bi_hash
 
     def spell(self, name: str) -> tuple[int, ...]:
         """The pieces of `name` as the codec spells it (what a seeded entry needs to be looked up); empty
@@ -318,6 +360,7 @@ class Matcher:
         idx = torch.as_tensor(index, dtype=torch.long, device=self.device)
         other = Matcher.__new__(Matcher)
         other.__dict__.update({k: v for k, v in self.__dict__.items() if k not in self._STATE})
+        other._walk = None
         other.batch_size = int(idx.shape[0])
         for name in self._STATE:
             setattr(other, name, getattr(self, name).index_select(0, idx).clone())
@@ -336,6 +379,12 @@ class Matcher:
     # ------------------------------------------------------------------ mask
     def mask(self) -> torch.Tensor:
         """Allowed actions for every sequence [B, A] bool (never an empty row)."""
+        if self._on_host():
+            walk = self._walker()
+            out = np.empty((self.batch_size, self.t["strict_mask"].shape[1]), dtype=bool)
+            for b in range(self.batch_size):
+                out[b] = walk.at(b).mask()
+            return torch.from_numpy(out)
         t, cfg = self.t, self.config
         top = self.top
         allowed = (t["strict_mask"] if cfg.strict else t["allowed_mask"])[top]
@@ -540,11 +589,22 @@ class Matcher:
         m = self.mask()
         return m.sum(1) == 1, m.to(torch.uint8).argmax(1)
 
+    def _on_host(self) -> bool:
+        """Whether mask and advance take the host path (a small CPU batch; see `MatcherConfig.host_rows`)."""
+        return self.device.type == "cpu" and self.batch_size <= self.config.host_rows
+
+    def _walker(self) -> _ScalarReplay:
+        """The host walker over this matcher's tensors (kept between steps while they are the same)."""
+        walk = self._walk
+        if walk is None or not walk.fresh():
+            walk = self._walk = _ScalarReplay(self)
+        return walk
+
     # ------------------------------------------------------------------ advance
     def advance(self, actions: torch.Tensor) -> None:
         """Apply one action per sequence.  Actions outside the grammar set `error` and change nothing."""
-        if self.device.type == "cpu" and self.batch_size <= self.config.host_rows:
-            walk = _ScalarReplay(self)
+        if self._on_host():
+            walk = self._walker()
             for b, act in enumerate(actions.tolist()):
                 walk.at(b).step(int(act))
             return
@@ -834,6 +894,90 @@ _ENTRY_FILL: dict[str, int] = {
 }
 
 
+class _Moves:
+    """What the scalar walk needs per (symbol on top, action), as Python values, memoised: one per
+    compiled grammar and mode, shared by every walker (numpy scalar reads cost ~100 ns each; a replay
+    takes tens of thousands of steps over a few thousand distinct moves)."""
+
+    def __init__(self, cg: CompiledGrammar, strict: bool):
+        a = cg.arrays
+        self.a, self.ns, self.dfa_base, self.n_actions = a, cg.vocab.piece_base, cg.dfa_base, cg.n_actions
+        self.cost = a["strict_mincost" if strict else "mincost"].tolist()
+        self.sym_term = a["sym_term"].tolist()
+        self.marker_set = a["marker_set"].tolist()
+        self.piece = list(
+            zip(
+                a["piece_head_hash"].tolist(),
+                a["piece_head_pow"].tolist(),
+                a["piece_dot"].tolist(),
+                a["piece_dot_first"].tolist(),
+            )
+        )
+        # per terminal: the sets it removes from, the sets it adds to, term_outer, read_add, read_unless
+        self.term = [
+            (
+                np.flatnonzero(a["term_remove"][t]).tolist(),
+                np.flatnonzero(a["term_add"][t]).tolist(),
+                bool(a["term_outer"][t]),
+                int(a["term_readadd"][t]),
+                int(a["term_readunless"][t]),
+            )
+            for t in range(a["term_add"].shape[0])
+        ]
+        self.max_adds = int(a["term_add"].shape[1])
+        self.memo: dict[int, tuple | None] = {}
+
+    def get(self, top: int, act: int) -> tuple | None:
+        """(push, tree increments, block increments, @defer field index, it waits for its start,
+        closed, star import, change of the completion cost, marker set of each pushed symbol); None
+        where the grammar refuses `act`.  `act` must be an action id."""
+        key = top * self.n_actions + act
+        try:
+            return self.memo[key]
+        except KeyError:
+            mv = self.memo[key] = self._build(top, act)
+            return mv
+
+    def _build(self, top: int, act: int) -> tuple | None:
+        a, ns, cost = self.a, self.ns, self.cost
+        if top >= self.dfa_base:
+            if act == END:
+                push: tuple[int, ...] = ()
+            elif act >= ns:
+                nloc = int(a["kind_next"][a["sym_local"][top], act - ns])
+                push = (int(a["sym_shift"][top]) + nloc,) if nloc >= 0 else (top,)
+            else:
+                return None
+            inc = (0,) * len(push)
+            dj, begin, closed, star = -1, False, False, False
+            inc_t = inc_b = inc
+        else:
+            if act >= ns:
+                return None
+            r = int(a["rule_table"][top, act])
+            if r == 0:
+                return None
+            n = int(a["rule_len"][r])
+            push = tuple(a["rule_push"][r, :n].tolist())
+            inc_t, inc_b = tuple(a["rule_tree"][r, :n].tolist()), tuple(a["rule_block"][r, :n].tolist())
+            dj, begin = int(a["rule_defer"][r]), bool(a["rule_defer_begin"][r])
+            closed, star = bool(a["rule_closed"][r]), bool(a["rule_star"][r])
+        delta = sum(cost[x] for x in push) - cost[top]
+        markers = tuple(self.marker_set[x] for x in push)
+        return push, inc_t, inc_b, dj, begin, closed, star, delta, markers
+
+
+_MOVES: dict[tuple[str, bool], _Moves] = {}
+
+
+def _moves(cg: CompiledGrammar, strict: bool) -> _Moves:
+    key = (cg.content_hash, strict)
+    hit = _MOVES.get(key)
+    if hit is None:
+        hit = _MOVES[key] = _Moves(cg, strict)
+    return hit
+
+
 class _ScalarReplay:
     """Rows of a CPU matcher advanced one action at a time in plain Python, reading and writing the
     matcher's tensors through numpy views (no copies): `Matcher.replayed` walks prefixes with it, and
@@ -842,34 +986,43 @@ class _ScalarReplay:
 
     _ROW = ("stack", "tree_depth", "block_depth", "shadowed", "defer_slot", "closed", "scope", "term_pieces")
     _ENT = ("ent_hash", "ent_set", "ent_tag", "ent_alive", "ent_wait", "ent_wbeg", "ent_pieces", "ent_len")
+    _FLAT = ("sp", "remaining", "hash", "term_len", "steps", "head_done", "head_len", "head_clean", "star", "error")
 
     def __init__(self, m: Matcher):
         if m.device.type != "cpu":
             raise ValueError("the scalar walk reads a CPU matcher's tensors in place")
         self.m, self.b = m, 0
         self.a = m.compiled.arrays
-        self.mincost = self.a["strict_mincost" if m.config.strict else "mincost"]
+        self.moves = _moves(m.compiled, m.config.strict)
         self.release_to = m.release_to.numpy()
         self._views()
 
     def _views(self) -> None:
         """Numpy views of every state tensor (again after the matcher replaced a tensor), then of row b."""
         m = self.m
+        names = (*self._ROW, *self._ENT, *self._FLAT)
+        self._get = operator.attrgetter(*names)
+        self.src = self._get(m)
         self.full = {n: getattr(m, n).numpy() for n in (*self._ROW, *self._ENT)}
-        self.flat = {n: getattr(m, n).numpy() for n in ("sp", "remaining", "hash", "term_len", "steps")}
-        self.flags = {n: getattr(m, n).numpy() for n in ("head_done", "head_len", "head_clean", "star", "error")}
+        self.flat = {n: getattr(m, n).numpy() for n in self._FLAT}
+        self._rows: dict[int, tuple[dict[str, np.ndarray], tuple[np.ndarray, ...]]] = {}
         self.at(self.b)
+
+    def fresh(self) -> bool:
+        """Whether the views still show the matcher's tensors (a batched op or `_widen` replaces them)."""
+        return all(map(operator.is_, self._get(self.m), self.src))
 
     def at(self, b: int) -> _ScalarReplay:
         """Walk row `b` from now on (the views of the whole batch are kept: one walker serves every row)."""
         self.b = b
-        self.row = {n: self.full[n][b] for n in self._ROW}
-        self.ent = {n: self.full[n][b] for n in self._ENT}
+        views = self._rows.get(b)
+        if views is None:
+            views = self._rows[b] = (
+                {n: self.full[n][b] for n in self._ROW},
+                tuple(self.full[n][b] for n in self._ENT),
+            )
+        self.row, self.ent = views
         return self
-
-    def _entries(self) -> tuple[np.ndarray, ...]:
-        """Row b's entry-table views, in `_ENT` order."""
-        return tuple(self.ent[n] for n in self._ENT)
 
     def _held_slot(self, defer_slot: np.ndarray, sp: int, scope: np.ndarray, set_id: int) -> tuple[int, bool]:
         """Matcher._held_slot for this row."""
@@ -889,162 +1042,350 @@ class _ScalarReplay:
                 raise GrammarError(f"step {i}: {why}")
 
     def _refusal(self, act: int) -> str:
-        """Why `act` is not allowed now ('' if it is)."""
-        m, cg = self.m, self.m.compiled
+        """Why the grammar refuses `act` now."""
+        cg = self.m.compiled
         if not 0 <= act < cg.n_actions:
             return f"{act} is not an action id"
         top = int(self.row["stack"][int(self.flat["sp"][self.b]) - 1])
-        if top >= cg.dfa_base:
-            if act == END or act >= m.n_struct:
-                return ""
-            return f"{cg.action_name(act)} inside {cg.symbol_names[top]}"
-        if act < m.n_struct and int(self.a["rule_table"][top, act]) != 0:
-            return ""
-        return f"{cg.action_name(act)} not allowed in {cg.symbol_names[top]}"
+        where = "inside" if top >= cg.dfa_base else "not allowed in"
+        return f"{cg.action_name(act)} {where} {cg.symbol_names[top]}"
 
     def step(self, act: int) -> str:
         """Take one action; returns '' or what went wrong: an action the grammar refuses (then, as in
         the batched advance, only the step count and the error flag change) or a stack overflow."""
-        m, b, a = self.m, self.b, self.a
-        why = self._refusal(act)
-        if why:
-            self.flags["error"][b] = True
-            self.flat["steps"][b] += 1
-            return why
-        ns, dfa_base, mod = m.n_struct, m.compiled.dfa_base, m.hash_mod
-        row, flat, flags = self.row, self.flat, self.flags
-        stack, tdep, bdep = row["stack"], row["tree_depth"], row["block_depth"]
-        shadowed, defer_slot, closed, scope = row["shadowed"], row["defer_slot"], row["closed"], row["scope"]
-        term_pieces = row["term_pieces"]
-        ent_hash, ent_set, ent_tag, ent_alive, ent_wait, ent_wbeg, ent_pieces, ent_len = self._entries()
-        cost = self.mincost
-        cap = stack.shape[0]
-        P = m.config.name_pieces
+        m, b, moves, flat = self.m, self.b, self.moves, self.flat
+        row = self.row
+        stack = row["stack"]
         sp = int(flat["sp"][b])
-        h, term_len = int(flat["hash"][b]), int(flat["term_len"][b])
-        head_done, head_len, head_clean = (
-            bool(flags["head_done"][b]),
-            int(flags["head_len"][b]),
-            bool(flags["head_clean"][b]),
-        )
         top = int(stack[sp - 1])
-        dj, r = -1, 0
-        if top >= dfa_base:
-            if act == END:
-                push: list[int] = []
-            else:
-                nloc = int(a["kind_next"][a["sym_local"][top], act - ns])
-                push = [int(a["sym_shift"][top]) + nloc if nloc >= 0 else top]
-            inc_t = inc_b = [0] * len(push)
-        else:
-            r = int(a["rule_table"][top, act])
-            n = int(a["rule_len"][r])
-            dj = int(a["rule_defer"][r])
-            push = a["rule_push"][r, :n].tolist()
-            inc_t = a["rule_tree"][r, :n].tolist()
-            inc_b = a["rule_block"][r, :n].tolist()
-        flat["remaining"][b] += sum(int(cost[x]) for x in push) - int(cost[top])
-        if top >= dfa_base and act >= ns:
-            piece = act - ns
-            ph = int(a["piece_head_hash"][piece])
+        mv = moves.get(top, act) if 0 <= act < moves.n_actions else None
+        if mv is None:
+            flat["error"][b] = True
+            flat["steps"][b] += 1
+            return self._refusal(act)
+        push, inc_t, inc_b, dj, begin, closed_rule, star, delta, markers = mv
+        dfa = top >= moves.dfa_base
+        flat["remaining"][b] += delta
+        if dfa and act >= moves.ns:  # a piece of the terminal being spelled
+            ph, pow_, dot, dot_first = moves.piece[act - moves.ns]
+            term_len = int(flat["term_len"][b])
             start = term_len == 0
-            at = 0 if start else term_len
-            if at < P:
-                term_pieces[at] = piece
-            dot = bool(a["piece_dot"][piece])
-            if start or not head_done:
-                h = ph if start else (h * int(a["piece_head_pow"][piece]) + ph) % mod
+            if start:
+                row["term_pieces"][0] = act - moves.ns
+                flat["hash"][b] = ph
                 if dot:
-                    head_clean = bool(a["piece_dot_first"][piece])
+                    flat["head_clean"][b] = dot_first
+                    flat["head_len"][b] = 0
                 else:
-                    head_len = 1 if start else head_len + 1
-                if start and dot:
-                    head_len = 0
-            head_done = dot or (head_done and not start)
-            term_len = 1 if start else term_len + 1
-        elif top >= dfa_base and act == END:
-            term = int(a["sym_term"][top])
-            if term >= 0 and int((~ent_alive).sum()) <= a["term_add"].shape[1]:  # room for every add: grow
-                m._widen(2 * ent_alive.shape[0])
-                self._views()
-                ent_hash, ent_set, ent_tag, ent_alive, ent_wait, ent_wbeg, ent_pieces, ent_len = self._entries()
-            if term >= 0:
-                name_len = (head_len if head_clean else _NO_NAME) if head_done else term_len
-
-                def add(set_id: int, tag: int, wait: int = -1, begin: bool = False) -> None:
-                    slot = int(np.flatnonzero(~ent_alive)[0])  # (room was made above)
-                    ent_hash[slot], ent_set[slot], ent_tag[slot] = h, set_id, tag
-                    ent_wait[slot], ent_wbeg[slot] = wait, begin
-                    ent_len[slot] = name_len if name_len <= P else _NO_NAME
-                    ent_pieces[slot] = np.where(np.arange(P) < name_len, term_pieces, -1)
-                    ent_alive[slot] = True
-
-                def in_scope() -> np.ndarray:
-                    return ent_tag == scope[m.set_scope_np[ent_set]]
-
-                for s in np.flatnonzero(a["term_remove"][term]).tolist():
-                    ent_alive &= ~((ent_set == s) & (ent_hash == h) & in_scope())
-                for s in np.flatnonzero(a["term_add"][term]).tolist():
-                    tag = int(scope[m.set_scope[s]])
-                    if a["term_outer"][term]:
-                        tag = int(shadowed[tag]) if tag >= 0 else -1
-                    pending = m.pending_of.get(s, -1)
-                    if pending >= 0:
-                        held, begin = self._held_slot(defer_slot, sp, scope, s)
-                        known = (ent_set == s) | (a["set_lookup"][ent_set] == _CHAIN)
-                        bound = bool((ent_alive & known & (ent_tag == tag) & (ent_hash == h)).any())
-                        if held >= 0 and not bound:
-                            add(pending, tag, held, begin)
-                        else:
-                            add(s, tag)
+                    flat["head_len"][b] = 1
+                flat["head_done"][b] = dot
+                flat["term_len"][b] = 1
+            else:
+                if term_len < m.config.name_pieces:
+                    row["term_pieces"][term_len] = act - moves.ns
+                if not flat["head_done"][b]:
+                    flat["hash"][b] = (int(flat["hash"][b]) * pow_ + ph) % m.hash_mod
+                    if dot:
+                        flat["head_clean"][b] = dot_first
+                        flat["head_done"][b] = True
                     else:
-                        add(s, tag)
-                ra, ru = int(a["term_readadd"][term]), int(a["term_readunless"][term])
-                if ra >= 0:
-                    tag = int(scope[m.set_scope[ra]])
-                    named = ent_alive & (ent_hash == h) & ((ent_set == ra) | (ent_set == ru)) & in_scope()
-                    if tag >= 0 and not named.any():
-                        add(ra, tag)
-            term_len = 0
-        k = int(a["marker_set"][top])
+                        flat["head_len"][b] += 1
+                flat["term_len"][b] = term_len + 1
+        elif dfa:  # <end> of a terminal: its name joins (or leaves) its sets
+            term = moves.sym_term[top]
+            if term >= 0:
+                self._end_name(term, sp)
+            flat["term_len"][b] = 0
+        k = moves.marker_set[top]
+        shadowed, scope = row["shadowed"], row["scope"]
         if k >= 0:
             scope[k] = shadowed[sp - 1]
+        tdep, bdep, defer_slot, closed = row["tree_depth"], row["block_depth"], row["defer_slot"], row["closed"]
         parent_t, parent_b = int(tdep[sp - 1]), int(bdep[sp - 1])
         was = int(defer_slot[sp - 1])
+        cap = stack.shape[0]
+        has_defer, slots = m.has_defer, m.marker_slots
         for j, sym in enumerate(push):
             pos = min(sp - 1 + j, cap - 1)
-            if m.has_defer:
+            if has_defer:
                 if j == dj:
-                    defer_slot[pos] = _WAIT_BEGIN if a["rule_defer_begin"][r] else _WAIT_END
+                    defer_slot[pos] = _WAIT_BEGIN if begin else _WAIT_END
                 else:
                     defer_slot[pos] = _READING if j == 0 and was > 0 else 0
-            closed[pos] = bool(a["rule_closed"][r]) and top < dfa_base
+            closed[pos] = closed_rule
             stack[pos] = sym
             tdep[pos] = parent_t + inc_t[j]
             bdep[pos] = parent_b + inc_b[j]
-            kj = int(a["marker_set"][sym])
-            if kj >= 0 and j < m.marker_slots:
+            kj = markers[j]
+            if kj >= 0 and j < slots:
                 shadowed[pos] = scope[kj]
                 scope[kj] = pos
-        if m.has_defer and was == _WAIT_BEGIN:
+        ent_hash, ent_set, ent_tag, ent_alive, ent_wait, ent_wbeg, ent_pieces, ent_len = self.ent
+        if has_defer and was == _WAIT_BEGIN:
             here = ent_wbeg & (ent_wait == sp - 1)
             ent_set[here], ent_wait[here], ent_wbeg[here] = self.release_to[ent_set[here]], -1, False
-        if m.has_defer and was == _WAIT_END and top < dfa_base and act == STOP:
+        if has_defer and was == _WAIT_END and not dfa and act == STOP:
             dropped = ~ent_wbeg & (ent_wait == sp - 1)
             ent_alive[dropped], ent_wait[dropped] = False, -1
-        if top < dfa_base and a["rule_star"][r]:
-            flags["star"][b] = True
-        sp = sp - 1 + len(push)
-        overflow = sp > cap
+        if star:
+            flat["star"][b] = True
+        new_sp = sp - 1 + len(push)
+        overflow = new_sp > cap
         if overflow:  # (as the batched advance: an error, the stack cut at its capacity)
-            flags["error"][b] = True
-            sp = cap
-        if m.has_defer:
-            done = ent_wait >= sp  # (an entry in effect waits for -1)
-            if done.any():
-                ent_set[done], ent_wait[done], ent_wbeg[done] = self.release_to[ent_set[done]], -1, False
-        ent_alive &= ent_tag < sp
-        flat["sp"][b], flat["hash"][b], flat["term_len"][b] = sp, h, term_len
-        flags["head_done"][b], flags["head_len"][b], flags["head_clean"][b] = head_done, head_len, head_clean
+            flat["error"][b] = True
+            new_sp = cap
+        if not push:
+            # only a pop lowers the stack; every entry's tag and wait lie below the stack top, so only
+            # then can a completed @defer field release entries or a closed scope's entries die
+            if has_defer:
+                done = ent_wait >= new_sp  # (an entry in effect waits for -1)
+                if done.any():
+                    ent_set[done], ent_wait[done], ent_wbeg[done] = self.release_to[ent_set[done]], -1, False
+            ent_alive &= ent_tag < new_sp
+        flat["sp"][b] = new_sp
         flat["steps"][b] += 1
         return f"the program nests deeper than the matcher's stack ({cap})" if overflow else ""
+
+    def _end_name(self, term: int, sp: int) -> None:
+        """A terminal's `<end>`: its name (hash, pieces) leaves its `remove` sets and joins its `add`
+        sets (held back where a @defer field waits), or its read-add set."""
+        m, b, moves, row, flat = self.m, self.b, self.moves, self.row, self.flat
+        removes, adds, outer, ra, ru = moves.term[term]
+        if not (removes or adds or ra >= 0):
+            return
+        if adds or ra >= 0:
+            if int((~self.ent[3]).sum()) <= moves.max_adds:  # room for every add: grow
+                m._widen(2 * self.ent[3].shape[0])
+                self._views()
+        ent_hash, ent_set, ent_tag, ent_alive, ent_wait, ent_wbeg, ent_pieces, ent_len = self.ent
+        scope, shadowed, defer_slot, term_pieces = row["scope"], row["shadowed"], row["defer_slot"], row["term_pieces"]
+        P = m.config.name_pieces
+        h = int(flat["hash"][b])
+        head_len, term_len = int(flat["head_len"][b]), int(flat["term_len"][b])
+        if flat["head_done"][b]:
+            name_len = head_len if flat["head_clean"][b] else _NO_NAME
+        else:
+            name_len = term_len
+
+        def add(set_id: int, tag: int, wait: int = -1, begin: bool = False) -> None:
+            slot = int(np.flatnonzero(~ent_alive)[0])  # (room was made above)
+            ent_hash[slot], ent_set[slot], ent_tag[slot] = h, set_id, tag
+            ent_wait[slot], ent_wbeg[slot] = wait, begin
+            ent_len[slot] = name_len if name_len <= P else _NO_NAME
+            ent_pieces[slot] = np.where(np.arange(P) < name_len, term_pieces, -1)
+            ent_alive[slot] = True
+
+        def in_scope() -> np.ndarray:
+            return ent_tag == scope[m.set_scope_np[ent_set]]
+
+        for s in removes:
+            ent_alive &= ~((ent_set == s) & (ent_hash == h) & in_scope())
+        for s in adds:
+            tag = int(scope[m.set_scope[s]])
+            if outer:
+                tag = int(shadowed[tag]) if tag >= 0 else -1
+            pending = m.pending_of.get(s, -1)
+            if pending >= 0:
+                held, begin = self._held_slot(defer_slot, sp, scope, s)
+                known = (ent_set == s) | (self.a["set_lookup"][ent_set] == _CHAIN)
+                bound = bool((ent_alive & known & (ent_tag == tag) & (ent_hash == h)).any())
+                if held >= 0 and not bound:
+                    add(pending, tag, held, begin)
+                else:
+                    add(s, tag)
+            else:
+                add(s, tag)
+        if ra >= 0:
+            tag = int(scope[m.set_scope[ra]])
+            named = ent_alive & (ent_hash == h) & ((ent_set == ra) | (ent_set == ru)) & in_scope()
+            if tag >= 0 and not named.any():
+                add(ra, tag)
+
+    # ------------------------------------------------------------------ mask of one row
+    def mask(self) -> np.ndarray:
+        """Matcher.mask for row b: [A] bool.  The same rules as the batched mask, computed only where
+        the row can act: a structural symbol allows no piece, a terminal's automaton no structural
+        action but `<end>` (checked when the tables are read); and of the lookups only the terminal
+        being spelled, or outside one each needed terminal's shortest candidate, is worked out."""
+        m, b, t, cfg = self.m, self.b, self.tables(), self.m.config
+        flat, row = self.flat, self.row
+        mode, ns = m._mode, m.n_struct
+        sp = int(flat["sp"][b])
+        top = int(row["stack"][sp - 1])
+        allowed = t["strict_mask" if cfg.strict else "allowed_mask"][top].copy()
+        limited = cfg.max_actions is not None or bool(m._has_limit)
+        left = int(m.limit[b]) - 1 - int(flat["steps"][b]) if limited else 0
+        rem = int(flat["remaining"][b])
+        depth_t, depth_b = int(row["tree_depth"][sp - 1]), int(row["block_depth"][sp - 1])
+        if top < m.compiled.dfa_base:
+            rule_extra: np.ndarray | int = 0
+            if m.has_lookup:
+                rule_extra = self._rule_lookups(allowed, top)
+            ok = depth_t + t[mode + "need_tree"][top] <= cfg.max_tree_depth
+            ok &= depth_b + t[mode + "need_block"][top] <= cfg.max_blocks
+            cost = rem + t[mode + "extra"][top] + rule_extra
+            if limited:
+                ok &= cost <= left
+            full = allowed.copy()
+            full[:ns] &= ok
+            if full.any() or not limited:
+                return full
+            cost = np.where(allowed[:ns], cost, 1 << 40)
+            allowed[:ns] &= cost == cost.min()
+            return allowed
+        # inside a terminal's automaton: <end> or a piece
+        term = int(t["sym_term"][top])
+        if term >= 0 and allowed[END]:  # a name may not end where its set forbids it (an entry of that name)
+            same = np.flatnonzero(self.ent[3] & (self.ent[0] == int(flat["hash"][b])))
+            if same.size and self._blocking(term, same).any():
+                allowed[END] = False
+        fit = self._piece_lookups(allowed, term) if m.has_lookup else None
+        end_ok = depth_t + int(t[mode + "need_tree"][top, END]) <= cfg.max_tree_depth
+        end_ok &= depth_b + int(t[mode + "need_block"][top, END]) <= cfg.max_blocks
+        end_cost = rem + int(t[mode + "extra"][top, END])
+        loc = int(t["sym_local"][top])
+        piece_cost = rem + 1 + t["kind_next_cost"][loc] - int(t["kind_cost"][loc])
+        pieces = allowed[ns:]
+        full = np.zeros_like(allowed)
+        full[ns:] = pieces
+        if limited:
+            end_ok &= end_cost <= left
+            full[ns:] &= piece_cost <= left
+            if fit is not None:
+                full[ns:] &= fit(rem - int(t["kind_cost"][loc]), left)
+        if cfg.max_terminal_pieces is not None and allowed[END] and end_ok:
+            if int(flat["term_len"][b]) >= cfg.max_terminal_pieces:
+                full[ns:] = False
+        full[END] = allowed[END] and end_ok
+        if full.any() or not limited:
+            return full
+        cost = np.where(pieces, piece_cost, 1 << 40)
+        low = min(int(cost.min()), end_cost if allowed[END] else 1 << 40)
+        out = np.zeros_like(allowed)
+        out[ns:] = pieces & (cost == low)
+        out[END] = bool(allowed[END]) and end_cost == low
+        return out
+
+    def tables(self) -> dict[str, np.ndarray]:
+        """Numpy views of the matcher's (CPU) tables."""
+        m = self.m
+        got = m._np_tables
+        if got is None or got[0] is not m.t:
+            arrays = {k: v.numpy() for k, v in m.t.items()}
+            if m.pending_sets is not None:
+                arrays["_pending_sets"] = m.pending_sets.numpy()
+            if m.has_lookup:
+                for name in ("rule_needs", "bi_hash", "bi_len", "bi_pieces"):
+                    arrays["_" + name] = getattr(m, name).numpy()
+            got = m._np_tables = (m.t, arrays)
+        return got[1]
+
+    def _blocking(self, term: int, idx: np.ndarray | None = None) -> np.ndarray:
+        """Matcher._blocking for this row and one terminal: [E] bool (or of the entries `idx` only)."""
+        m, t, row = self.m, self.tables(), self.row
+        ent_set, ent_tag, ent_alive = self.ent[1:4]
+        if idx is not None:
+            ent_set, ent_tag, ent_alive = ent_set[idx], ent_tag[idx], ent_alive[idx]
+        scope, shadowed = row["scope"], row["shadowed"]
+        same = t["term_same"][term][ent_set]
+        anyset = t["term_any"][term][ent_set]
+        tag = scope[m.set_scope_np[ent_set]]
+        if t["term_outer"][term]:
+            tag = np.where(tag >= 0, shadowed[np.maximum(tag, 0)], -1)
+        in_scope = ent_tag == tag
+        if m.pending_sets is not None:
+            by_name = (ent_tag < 0) | self._in_closed_scope(ent_tag)
+            in_scope &= ~(by_name & t["_pending_sets"][ent_set])
+        return ent_alive & ((same & in_scope) | anyset)
+
+    def _in_closed_scope(self, tag: np.ndarray) -> np.ndarray:
+        """[E] bool: entries (tags `tag`) bound directly in a closed scope (a class body)."""
+        return self.row["closed"][np.maximum(tag, 0)] & (tag >= 0)
+
+    def _visible(self, j: int) -> np.ndarray:
+        """Matcher._visible for this row and lookup terminal column j: [E] bool."""
+        m, t = self.m, self.tables()
+        ent_hash, ent_set, ent_tag, ent_alive, ent_wait = self.ent[:5]
+        live = ent_alive & (ent_wait < 0) & t["term_lookin"][m.lookup_terms[j]][ent_set]
+        how = t["set_lookup"][ent_set]
+        here = ent_tag == self.row["scope"][m.set_scope_np[ent_set]]
+        closed = self._in_closed_scope(ent_tag)
+        chain = how == _CHAIN
+        mode = m.lookup_mode[j]
+        if mode == _LOAD:
+            ok = (how == _ALIVE) | (chain & (here | ~closed))
+        elif mode == _LOCAL:
+            ok = chain & here
+        else:
+            ok = chain & ~here & (ent_tag >= 0) & ~closed
+        return live & ok
+
+    def _candidates(self, j: int) -> np.ndarray:
+        """[C] bool: the candidates (entries, then builtins) lookup terminal column j may name (free
+        loads after a star import are handled by the caller)."""
+        m = self.m
+        vis_e = self._visible(j)
+        n_bi = m.bi_len.shape[0]
+        builtin = np.full(n_bi, bool(m.lookup_mode[j] == _LOAD), dtype=bool)
+        vis = np.concatenate([vis_e, builtin])
+        blocked = self._blocking(m.lookup_terms[j])
+        if blocked.any():
+            vis &= ~np.isin(self._cand_hash(), self.ent[0][blocked])
+        return vis
+
+    def _cand_hash(self) -> np.ndarray:
+        return np.concatenate([self.ent[0], self.tables()["_bi_hash"]])
+
+    def _cand_len(self) -> np.ndarray:
+        return np.concatenate([self.ent[7], self.tables()["_bi_len"]])
+
+    def _rule_lookups(self, allowed: np.ndarray, top: int) -> np.ndarray:
+        """Outside a terminal (Matcher._lookups): a rule that starts a lookup terminal needs a
+        candidate (restricts `allowed` in place) and costs its shortest one's length beyond a piece
+        (returned, per structural action)."""
+        m, t = self.m, self.tables()
+        star = bool(self.flat["star"][self.b])
+        need = t["_rule_needs"][t["rule_table"][top]]  # [struct]; len(lookup_terms): none
+        j_n = len(m.lookup_terms)
+        shortest = np.ones(j_n + 1, dtype=np.int64)
+        have = np.ones(j_n + 1, dtype=bool)
+        lens = None
+        for j in np.unique(need).tolist():
+            if j == j_n or (star and m.lookup_mode[j] == _LOAD):
+                continue
+            lens = self._cand_len() if lens is None else lens
+            low = int(np.where(self._candidates(j), lens, _NO_NAME).min())
+            have[j], shortest[j] = low < _NO_NAME, low
+        allowed[: m.n_struct] &= have[need]
+        return shortest[need] - 1
+
+    def _piece_lookups(self, allowed: np.ndarray, term: int):
+        """Inside lookup terminal `term` (Matcher._lookups): only pieces that continue a candidate, and
+        `<end>` where one is complete (restricts `allowed` in place); returns the budget check of the
+        pieces, a function of (actions left after this terminal, actions left), or None."""
+        m, t, b = self.m, self.tables(), self.b
+        ns, P = m.n_struct, m.config.name_pieces
+        j = m.lookup_col.get(term, -1)
+        if j < 0 or (bool(self.flat["star"][b]) and m.lookup_mode[j] == _LOAD):
+            return None
+        vis = self._candidates(j)
+        pieces = np.concatenate([self.ent[6], t["_bi_pieces"]])  # [C, P]
+        lens = self._cand_len()
+        n = int(self.flat["term_len"][b])
+        ok = vis & (pieces[:, :n] == self.row["term_pieces"][:n]).all(1) if n <= P else np.zeros_like(vis)
+        nxt = pieces[:, min(n, P - 1)]
+        more = ok & (lens > n)
+        n_pieces = allowed.shape[0] - ns
+
+        def next_pieces(which: np.ndarray) -> np.ndarray:
+            out = np.zeros(n_pieces, dtype=bool)
+            out[np.maximum(nxt[which], 0)] = True
+            return out
+
+        allowed[ns:] &= next_pieces(more)
+        allowed[END] &= bool((ok & (lens == n)).any())
+
+        def fit(after: int, left: int) -> np.ndarray:
+            return next_pieces(more & (after + lens - n + 1 <= left))
+
+        return fit

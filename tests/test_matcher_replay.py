@@ -68,6 +68,35 @@ def test_host_advance_equals_batched_advance_step_by_step(
     assert not bool(host.error.any())
 
 
+@pytest.mark.parametrize("path", stdlib_sample(3, seed=13), ids=lambda p: p.name)
+@pytest.mark.parametrize("slack", [0, 3, 40])
+def test_host_mask_equals_batched_mask_sampling_under_a_tight_budget(
+    path, codec: Codec, compiled: CompiledGrammar, slack: int
+) -> None:
+    """Free generation from real file positions with a budget of the shortest completion plus `slack`
+    (0: only the cheapest completions; the over-budget fallback): the host mask of every step equals
+    the batched one, lookups on, through the end of each tree."""
+    ids = codec.encode(path.read_text(encoding="utf-8"))
+    rng = random.Random(f"{path.name}/{slack}")
+    starts = [rng.randrange(len(ids)) for _ in range(2)]
+    host = Matcher.replayed(compiled, [ids[:s] for s in starts])
+    batched = Matcher.replayed(compiled, [ids[:s] for s in starts], config=BATCHED)
+    for m in (host, batched):
+        m.set_limit(m.steps + m.remaining + slack)
+    gen = torch.Generator().manual_seed(rng.randrange(1 << 30))
+    for t in range(400):
+        want = batched.mask()
+        assert torch.equal(host.mask(), want), t
+        step = torch.multinomial(want.float(), 1, generator=gen).squeeze(1)
+        step = torch.where(batched.done, torch.zeros_like(step), step)
+        host.advance(step)
+        batched.advance(step)
+        if bool(batched.done.all()):
+            break
+    assert bool(batched.done.all()), "the budget ends every tree"
+    assert not bool(host.error.any())
+
+
 def test_host_advance_flags_a_refused_action_and_keeps_the_row(codec: Codec, compiled: CompiledGrammar) -> None:
     ids = codec.encode("x = 1\ny = 2\n")
     m = Matcher.replayed(compiled, [ids[:3], ids[:3]])
