@@ -59,7 +59,7 @@ class DecodeConfig:
     prefill_forced: bool = True
     strict: bool = True
     lean: bool = True  # the lean forward (astgen.lean; same logits) where the model's architecture allows
-    host_rows: int = 16  # the matcher advances batches up to this size row by row on a CPU (0: batched ops)
+    host_rows: int = 64  # CPU batches up to this size: the matcher masks and advances row by row (0: batched ops)
     target_version: tuple[int, int] = RUNNING  # generated code uses only syntax this Python accepts
 
     def __post_init__(self) -> None:
@@ -246,43 +246,57 @@ class _HoleRules:
         self.require = torch.tensor([t.context.yields == REQUIRE for t in tasks], dtype=torch.bool, device=dev)
         self.yielded = torch.zeros(len(tasks), dtype=torch.bool, device=dev)
         self.in_yield_stmt = torch.zeros(len(tasks), dtype=torch.bool, device=dev)
+        self.only_expr = torch.zeros_like(self.is_yield)
+        self.only_expr[self.expr_id] = True
+        self.any_forbid = bool(self.forbid.any())
+        self.any_require = bool(self.require.any())
+        self.any_first = bool(self.has_first.any())
         self.limit0 = matcher.limit.clone()
         self._own = self._closing = self.yielded
         self.must = _MustBind(matcher, tasks, int((matcher.limit - matcher.steps - matcher.remaining).min()))
         self._can_assign = torch.zeros(len(tasks), dtype=torch.bool, device=dev)
 
     def allowed(self, matcher: Matcher) -> torch.Tensor:
-        """[B, V] allowed model tokens (grammar actions, then the model-only tokens)."""
+        """[B, V] allowed model tokens (grammar actions, then the model-only tokens).  Rules no row of
+        this batch has (a yield to keep or forbid, a restricted first action, names owed) cost nothing."""
         at_start = matcher.steps == self.steps0
         at_end = (matcher.sp == self.end_sp) & ~at_start
-        # a hole that must yield and has not: keep room for a yield statement until it writes one
-        owed = self.require & ~self.yielded
-        list_end = owed & at_end & ~self.single
-        self._closing = list_end | (owed & self.in_yield_stmt)
-        matcher.limit = self.limit0 - _YIELD_STMT_COST * (owed & ~self._closing).long()
+        list_end = None
+        if self.any_require:  # a hole that must yield and has not: keep room for a yield statement
+            owed = self.require & ~self.yielded
+            list_end = owed & at_end & ~self.single
+            self._closing = list_end | (owed & self.in_yield_stmt)
+            matcher.limit = self.limit0 - _YIELD_STMT_COST * (owed & ~self._closing).long()
         if self.must.any:
             self.must.update(matcher)
-            matcher.limit = matcher.limit - self.must.reserve()
+            base = matcher.limit if self.any_require else self.limit0
+            matcher.limit = base - self.must.reserve()
         grammar = matcher.mask()
         b = grammar.shape[0]
-        allowed = torch.zeros(b, self.vocab_size, dtype=torch.bool, device=grammar.device)
-        allowed[:, : grammar.shape[1]] = grammar
-        self._own = matcher.scope[:, self.fnscope] == self.scope0
-        allowed &= ~((self.forbid & self._own).unsqueeze(1) & self.is_yield)
-        only_expr = torch.zeros_like(self.is_yield)
-        only_expr[self.expr_id] = True
-        allowed = torch.where(list_end.unsqueeze(1), allowed & only_expr, allowed)
-        yield_now = owed & (self.in_yield_stmt | (at_start & self.single))
-        narrowed = allowed & self.is_yield
-        yield_now &= narrowed.any(1)  # (an expression hole where no yield fits keeps its other choices)
-        allowed = torch.where(yield_now.unsqueeze(1), narrowed, allowed)
+        if grammar.shape[1] == self.vocab_size:
+            allowed = grammar.clone()
+        else:
+            allowed = torch.zeros(b, self.vocab_size, dtype=torch.bool, device=grammar.device)
+            allowed[:, : grammar.shape[1]] = grammar
+        if self.any_require or self.any_forbid:
+            self._own = matcher.scope[:, self.fnscope] == self.scope0
+        if self.any_forbid:
+            allowed &= ~((self.forbid & self._own).unsqueeze(1) & self.is_yield)
+        if list_end is not None:
+            owed = self.require & ~self.yielded
+            allowed = torch.where(list_end.unsqueeze(1), allowed & self.only_expr, allowed)
+            yield_now = owed & (self.in_yield_stmt | (at_start & self.single))
+            narrowed = allowed & self.is_yield
+            yield_now &= narrowed.any(1)  # (an expression hole where no yield fits keeps its other choices)
+            allowed = torch.where(yield_now.unsqueeze(1), narrowed, allowed)
         list_top = (matcher.sp == self.end_sp) & self.is_seq[matcher.top]
         # never close the list (or decline the optional) the hole sits in: the code after it does that
         allowed[:, STOP] &= ~(list_top | (at_start & self.start_wrapper))
-        allowed = torch.where((at_start & self.has_first).unsqueeze(1), allowed & self.first, allowed)
+        if self.any_first:
+            allowed = torch.where((at_start & self.has_first).unsqueeze(1), allowed & self.first, allowed)
         only_sep = at_end & self.single
-        allowed = torch.where(only_sep.unsqueeze(1), torch.zeros_like(allowed), allowed)
-        allowed[:, self.sep_id] = at_end & ~list_end
+        allowed &= ~only_sep.unsqueeze(1)
+        allowed[:, self.sep_id] = at_end & ~list_end if list_end is not None else at_end
         if self.must.any:  # a forced `NAME =` of an owed name (see _MustBind)
             writing, nxt = self.must.writing()
             ok = allowed.gather(1, nxt.unsqueeze(1)).squeeze(1)
@@ -301,8 +315,9 @@ class _HoleRules:
 
     def advanced(self, actions: torch.Tensor) -> None:
         """Record the actions just taken (after `allowed`): which rows have yielded at their own level."""
-        self.yielded |= self._own & self.is_yield[actions.clamp(max=self.vocab_size - 1)]
-        self.in_yield_stmt = self._closing & (actions == self.expr_id)
+        if self.any_require:
+            self.yielded |= self._own & self.is_yield[actions.clamp(max=self.vocab_size - 1)]
+            self.in_yield_stmt = self._closing & (actions == self.expr_id)
         if self.must.any:
             self.must.advanced()
 

@@ -171,24 +171,27 @@ class LeanLlama:
             slots = torch.arange(end, device=ids.device)
             mask = (slots.view(1, 1, end) <= positions.unsqueeze(2)).unsqueeze(1)  # [B, 1, W, end]
         rows = torch.arange(b, device=ids.device).unsqueeze(1).expand(b, width)
+        p0 = int(pos[0]) if b == 1 else -1  # one row: its keys are one contiguous slice of the cache
         hd, nh, nkv = s.head_dim, s.n_heads, s.n_kv_heads
         half = hd // 2
         gqa = nkv != nh
         for i, (w_in, w_qkv, w_o, w_post, w_gu, w_down) in enumerate(self.layers):
             h = _rms_norm(x, w_in, s.rms_eps)
-            q, k, v = F.linear(h, w_qkv).split([nh * hd, nkv * hd, nkv * hd], dim=-1)
-            q, k, v = q.view(b, width, nh, hd), k.view(b, width, nkv, hd), v.view(b, width, nkv, hd)
-            q = q * cos + torch.cat([-q[..., half:], q[..., :half]], dim=-1) * sin
-            k = k * cos + torch.cat([-k[..., half:], k[..., :half]], dim=-1) * sin
-            keys, values = cache.k[i], cache.v[i]
-            keys[rows, positions] = k
-            values[rows, positions] = v
+            qkv = F.linear(h, w_qkv)
+            # rotary embedding of q and k together ([B, W, heads + kv_heads, hd])
+            qk = qkv[..., : (nh + nkv) * hd].view(b, width, nh + nkv, hd)
+            qk = qk * cos + torch.cat([-qk[..., half:], qk[..., :half]], dim=-1) * sin
+            q, k = qk.split([nh, nkv], dim=2)
+            v = qkv[..., (nh + nkv) * hd :].view(b, width, nkv, hd)
+            keys, values = cache.k[i], cache.v[i]  # [B, kv_heads, slots, hd]
+            if p0 >= 0:
+                keys[0, :, p0 : p0 + width] = k[0].transpose(0, 1)
+                values[0, :, p0 : p0 + width] = v[0].transpose(0, 1)
+            else:
+                keys.transpose(1, 2)[rows, positions] = k
+                values.transpose(1, 2)[rows, positions] = v
             att = F.scaled_dot_product_attention(
-                q.transpose(1, 2),
-                keys[:, :end].transpose(1, 2),
-                values[:, :end].transpose(1, 2),
-                attn_mask=mask,
-                enable_gqa=gqa,
+                q.transpose(1, 2), keys[:, :, :end], values[:, :, :end], attn_mask=mask, enable_gqa=gqa
             )
             x = x + F.linear(att.transpose(1, 2).reshape(b, width, nh * hd), w_o)
             h = _rms_norm(x, w_post, s.rms_eps)
@@ -201,11 +204,13 @@ class LeanLlama:
 def _rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
     """Llama's RMSNorm (as `LlamaRMSNorm` in float32; at one token per row this is several times
     faster than `F.rms_norm`'s fused kernel on CPU)."""
-    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * weight
+    mean_sq = (x * x).sum(-1, keepdim=True) * (1.0 / x.shape[-1])  # (`mean` costs several times more here)
+    return x * torch.rsqrt(mean_sq + eps) * weight
 
 
 class LeanCache:
-    """Keys and values of every layer, [B, slots, kv_heads, head_dim] each, grown by doubling."""
+    """Keys and values of every layer, [B, kv_heads, slots, head_dim] each (attention reads each head's
+    keys contiguously), grown by doubling."""
 
     def __init__(self, model: LeanLlama, batch: int, length: int):
         self.model, self.batch = model, batch
@@ -220,14 +225,14 @@ class LeanCache:
         s = self.model.spec
         cap = max(length, 2 * self.capacity)
         cap = -(-cap // 64) * 64
-        shape = (self.batch, cap, s.n_kv_heads, s.head_dim)
+        shape = (self.batch, s.n_kv_heads, cap, s.head_dim)
         dev = self.model.device
         grown_k, grown_v = [], []
         for i in range(s.n_layers):
             k, v = torch.zeros(shape, device=dev), torch.zeros(shape, device=dev)
             if self.capacity:
-                k[:, : self.capacity] = self.k[i]
-                v[:, : self.capacity] = self.v[i]
+                k[:, :, : self.capacity] = self.k[i]
+                v[:, :, : self.capacity] = self.v[i]
             grown_k.append(k)
             grown_v.append(v)
         self.k, self.v, self.capacity = grown_k, grown_v, cap

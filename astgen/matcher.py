@@ -7,9 +7,10 @@ scope tag, and the field whose start or end makes a deferred binding take effect
 lookup terminal may only spell a name visible where it stands: an entry seen through Python's scope
 chain, or a builtin of the running interpreter (see `MatcherConfig.builtins`).  Every
 operation is a fixed sequence of tensor ops: no Python loop over the batch and no host
-synchronisation, so it runs unchanged on CPU, CUDA or the `meta` device.  A small batch on the CPU
-advances row by row instead (`MatcherConfig.host_rows`): the same state through numpy views, in a
-fraction of the time of the batched step's hundreds of tiny ops."""
+synchronisation, so it runs unchanged on CPU, CUDA or the `meta` device.  A CPU batch of up to
+`MatcherConfig.host_rows` rows is masked and advanced row by row instead: the same state through
+numpy views, in a fraction of the time of the batched step's hundreds of tiny ops (tests check that
+both paths give equal masks and states)."""
 
 from __future__ import annotations
 
@@ -75,7 +76,7 @@ class MatcherConfig:
     name_pieces: int = 16  # pieces of a name an entry keeps for lookups (longer names are not looked up)
     builtins: tuple[str, ...] | None = None  # names every load may use (None: default_builtins())
     lookups: bool = True  # strict mode also limits names in load positions to visible ones
-    host_rows: int = 16  # a CPU batch up to this size advances row by row on the host (0: always batched)
+    host_rows: int = 64  # a CPU batch up to this size is masked and advanced row by row on the host (0: batched)
 
 
 _TABLE_CACHE: dict[tuple[str, str], dict[str, torch.Tensor]] = {}

@@ -38,12 +38,14 @@ def replay(cg: CompiledGrammar, actions: list[int], strict: bool = False, hole_i
 
     With `hole_id`, that token stands for a hole: one finished subtree, or list elements when the top
     is a list (the list stays open); it is never forced."""
-    a = cg.arrays
-    rule_table, rule_push, rule_len = a["rule_table"], a["rule_push"], a["rule_len"]
-    kind_next, sym_local, sym_shift = a["kind_next"], a["sym_local"], a["sym_shift"]
-    counts = cg.allowed_counts(strict)
-    ns = cg.vocab.piece_base
-    dfa_base = cg.dfa_base
+    moves = _MOVES.get(cg.content_hash)
+    if moves is None:
+        moves = _MOVES[cg.content_hash] = {}
+    is_one = _ONE.get((cg.content_hash, strict))
+    if is_one is None:
+        is_one = _ONE[(cg.content_hash, strict)] = (cg.allowed_counts(strict) == 1).tolist()
+    n_actions = cg.n_actions
+    names = cg.symbol_names
     stack = [0, cg.start_symbol]
     tops: list[int] = []
     forced: list[bool] = []
@@ -51,22 +53,39 @@ def replay(cg: CompiledGrammar, actions: list[int], strict: bool = False, hole_i
         if act == hole_id:
             tops.append(stack[-1])
             forced.append(False)
-            if not cg.symbol_names[stack[-1]].startswith("Seq("):
+            if not names[stack[-1]].startswith("Seq("):
                 stack.pop()
             continue
         top = stack.pop()
         tops.append(top)
-        forced.append(bool(counts[top] == 1))
-        if top >= dfa_base:
-            if act == END:
-                continue
-            if act < ns:
-                raise GrammarError(f"step {i}: {cg.action_name(act)} inside {cg.symbol_names[top]}")
-            nxt = int(kind_next[sym_local[top], act - ns])
-            stack.append(int(sym_shift[top]) + nxt if nxt >= 0 else top)
-            continue
-        r = int(rule_table[top, act]) if act < ns else 0
-        if r == 0:
-            raise GrammarError(f"step {i}: {cg.action_name(act)} not allowed in {cg.symbol_names[top]}")
-        stack.extend(int(x) for x in rule_push[r, : rule_len[r]])
+        forced.append(is_one[top])
+        key = top * n_actions + act
+        push = moves.get(key)
+        if push is None:
+            push = moves[key] = _move(cg, top, act, i)
+        stack.extend(push)
     return Replay(tops, forced, stack[-1] if stack else 0)
+
+
+# per compiled grammar: (top, action) -> the symbols it pushes; and which symbols allow one action only
+_MOVES: dict[str, dict[int, tuple[int, ...]]] = {}
+_ONE: dict[tuple[str, bool], list[bool]] = {}
+
+
+def _move(cg: CompiledGrammar, top: int, act: int, step: int) -> tuple[int, ...]:
+    """What action `act` pushes with `top` on the stack; GrammarError (naming `step`) if refused."""
+    a = cg.arrays
+    ns = cg.vocab.piece_base
+    if not 0 <= act < cg.n_actions:
+        raise GrammarError(f"step {step}: {act} is not an action id")
+    if top >= cg.dfa_base:
+        if act == END:
+            return ()
+        if act < ns:
+            raise GrammarError(f"step {step}: {cg.action_name(act)} inside {cg.symbol_names[top]}")
+        nxt = int(a["kind_next"][a["sym_local"][top], act - ns])
+        return (int(a["sym_shift"][top]) + nxt if nxt >= 0 else top,)
+    r = int(a["rule_table"][top, act]) if act < ns else 0
+    if r == 0:
+        raise GrammarError(f"step {step}: {cg.action_name(act)} not allowed in {cg.symbol_names[top]}")
+    return tuple(int(x) for x in a["rule_push"][r, : a["rule_len"][r]])
