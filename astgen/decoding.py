@@ -408,17 +408,25 @@ def decode_holes(
                 for r in live:
                     states[r].append(sep_state if int(actions[r]) == sep_id else int(after[r]))
             stats.steps += 1
+            finished = []
             for r in live:
                 a = int(actions[r])
                 stats.actions += 1
                 stats.forced += int(forced[r])
-                pending[r].append(a)
-                if a == sep_id:
+                if a == sep_id:  # (its `<sep>` need not reach the model: the row is done)
                     done[r] = True
+                    finished.append(r)
+                    pending[r] = []
+                    if states is not None:
+                        states[r] = []
                 else:
+                    pending[r].append(a)
                     out[r].append(a)
             if all(done):
                 break
+            if finished:
+                stepper.retire(finished)
+                matcher.pause(finished)
         else:
             raise GrammarError("decoding did not finish within its step guard (a budget bug); please report it")
     stats.holes += b

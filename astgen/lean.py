@@ -237,6 +237,12 @@ class LeanCache:
             grown_v.append(v)
         self.k, self.v, self.capacity = grown_k, grown_v, cap
 
+    def keep_rows(self, rows: torch.Tensor) -> None:
+        """Keep only the cache rows `rows` [R] (in that order)."""
+        self.k = [k.index_select(0, rows) for k in self.k]
+        self.v = [v.index_select(0, rows) for v in self.v]
+        self.batch = int(rows.shape[0])
+
 
 _LEAN_ATTR = "_astgen_lean"
 

@@ -255,6 +255,8 @@ class Matcher:
         )
         self._np_tables: tuple[dict[str, torch.Tensor], dict[str, np.ndarray]] | None = None  # (host path)
         self._walk: _ScalarReplay | None = None
+        self._host_mask: np.ndarray | None = None  # the host path's last mask
+        self.paused: frozenset[int] = frozenset()
         self._setup_lookups()
         self.reset()
 
@@ -361,7 +363,7 @@ class Matcher:
         idx = torch.as_tensor(index, dtype=torch.long, device=self.device)
         other = Matcher.__new__(Matcher)
         other.__dict__.update({k: v for k, v in self.__dict__.items() if k not in self._STATE})
-        other._walk = None
+        other._walk, other._host_mask, other.paused = None, None, frozenset()
         other.batch_size = int(idx.shape[0])
         for name in self._STATE:
             setattr(other, name, getattr(self, name).index_select(0, idx).clone())
@@ -382,9 +384,11 @@ class Matcher:
         """Allowed actions for every sequence [B, A] bool (never an empty row)."""
         if self._on_host():
             walk = self._walker()
+            last = self._host_mask
             out = np.empty((self.batch_size, self.t["strict_mask"].shape[1]), dtype=bool)
             for b in range(self.batch_size):
-                out[b] = walk.at(b).mask()
+                out[b] = last[b] if b in self.paused and last is not None else walk.at(b).mask()
+            self._host_mask = out
             return torch.from_numpy(out)
         t, cfg = self.t, self.config
         top = self.top
@@ -590,6 +594,12 @@ class Matcher:
         m = self.mask()
         return m.sum(1) == 1, m.to(torch.uint8).argmax(1)
 
+    def pause(self, rows: Sequence[int]) -> None:
+        """Rows whose mask and advance no longer matter (e.g. finished holes).  On the host path they
+        are left as they are: `advance` ignores their actions and `mask` repeats their last row; the
+        batched path keeps computing them."""
+        self.paused = self.paused | frozenset(rows)
+
     def _on_host(self) -> bool:
         """Whether mask and advance take the host path (a small CPU batch; see `MatcherConfig.host_rows`)."""
         return self.device.type == "cpu" and self.batch_size <= self.config.host_rows
@@ -607,7 +617,8 @@ class Matcher:
         if self._on_host():
             walk = self._walker()
             for b, act in enumerate(actions.tolist()):
-                walk.at(b).step(int(act))
+                if b not in self.paused:
+                    walk.at(b).step(int(act))
             return
         t = self.t
         a = actions.to(self.device, torch.long)

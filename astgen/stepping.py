@@ -91,6 +91,9 @@ class KVStepper:
         self.positions = self.positions + lens_t
         return self.logits
 
+    def retire(self, rows: Sequence[int]) -> None:
+        """Rows that will not be fed again (finished holes); this stepper keeps computing them."""
+
 
 def _padded(chunks: Sequence[Sequence[int]], width: int, fill: int) -> torch.Tensor:
     """[B, width] long: each chunk right-padded with `fill`."""
@@ -99,7 +102,9 @@ def _padded(chunks: Sequence[Sequence[int]], width: int, fill: int) -> torch.Ten
 
 class LeanStepper:
     """`KVStepper`'s interface over `astgen.lean.LeanLlama`: positions and lengths kept on the host,
-    keys written at each row's own positions (no padding in the cache, no growing attention mask)."""
+    keys written at each row's own positions (no padding in the cache, no growing attention mask).
+    Rows `retire`d (finished holes) leave the cache once they are a quarter of the rows it holds, so
+    a long batch's last steps compute only the rows still decoding."""
 
     def __init__(self, lean: LeanLlama, batch_size: int, pad_id: int):
         self.lean, self.batch_size, self.pad_id = lean, batch_size, pad_id
@@ -108,9 +113,19 @@ class LeanStepper:
         self.cache = lean.new_cache(batch_size)
         self.pos = [0] * batch_size
         self.logits: torch.Tensor | None = None
+        self.held = list(range(batch_size))  # the rows in the cache, in its order
+        self.retired: set[int] = set()
 
     def feed(self, chunks: Sequence[Sequence[int]], states: Sequence[Sequence[int]] | None = None) -> torch.Tensor:
         """As `KVStepper.feed`: [B, V] float logits after each row's last token so far."""
+        if self.states is not None and states is None:
+            raise ValueError("this model reads tree-state features: pass `states` with the tokens")
+        held = self.held
+        if len(held) < self.batch_size:
+            if any(chunks[r] for r in self.retired):
+                raise ValueError("a retired row was fed again")
+            chunks = [chunks[r] for r in held]
+            states = [states[r] for r in held] if states is not None else None
         lens = [len(c) for c in chunks]
         width = max(lens)
         if width == 0 and self.logits is not None:
@@ -118,25 +133,35 @@ class LeanStepper:
         width = max(width, 1)
         dev = self.device
         ids = _padded(chunks, width, self.pad_id).to(dev)
-        sid = None
-        if self.states is not None:
-            if states is None:
-                raise ValueError("this model reads tree-state features: pass `states` with the tokens")
-            sid = _padded(states, width, 0).to(dev)
-        pos = self.pos
+        sid = _padded(states, width, 0).to(dev) if self.states is not None and states is not None else None
+        pos = [self.pos[r] for r in held]
         uniform = width == 1 and min(pos) == max(pos)
         last = torch.tensor([max(n - 1, 0) for n in lens], dtype=torch.long, device=dev)
         with torch.no_grad():
             fresh = self.lean.forward(
                 ids, sid, torch.tensor(pos, dtype=torch.long, device=dev), last, self.cache, max(pos) + width, uniform
             )
-        if self.logits is None or min(lens) > 0:
+        if len(held) < self.batch_size and self.logits is not None:
+            idx = torch.tensor(held, dtype=torch.long, device=dev)
+            has_new = torch.tensor([n > 0 for n in lens], device=dev).unsqueeze(1)
+            self.logits = self.logits.index_copy(0, idx, torch.where(has_new, fresh, self.logits[idx]))
+        elif self.logits is None or min(lens) > 0:
             self.logits = fresh
         else:
             has_new = torch.tensor([n > 0 for n in lens], device=dev).unsqueeze(1)
             self.logits = torch.where(has_new, fresh, self.logits)
-        self.pos = [p + n for p, n in zip(pos, lens)]
+        for r, n in zip(held, lens):
+            self.pos[r] += n
         return self.logits
+
+    def retire(self, rows: Sequence[int]) -> None:
+        """Rows that will not be fed again (finished holes): their logits stay as they are, and once
+        they are a quarter of the rows in the cache the cache keeps only the others."""
+        self.retired.update(rows)
+        keep = [i for i, r in enumerate(self.held) if r not in self.retired]
+        if keep and (len(self.held) - len(keep)) * 4 >= len(self.held):
+            self.cache.keep_rows(torch.tensor(keep, dtype=torch.long, device=self.device))
+            self.held = [self.held[i] for i in keep]
 
 
 def make_stepper(model: Any, batch_size: int, pad_id: int, lean: bool = True) -> KVStepper | LeanStepper:

@@ -56,6 +56,32 @@ def test_lean_logits_equal_the_transformers_forward(shipped, device: str, batch:
     model.to("cpu")
 
 
+@pytest.mark.parametrize("seed", [3, 4])
+def test_retired_rows_leave_the_cache_and_the_others_keep_their_logits(shipped, seed: int) -> None:  # type: ignore[no-untyped-def]
+    """Rows retired one by one (finished holes): the cache shrinks to the rows still fed, and their
+    logits stay those of a stepper that keeps every row; a retired row keeps its last logits."""
+    model, cfg = shipped
+    batch = 8
+    full, lean = make_stepper(model, batch, cfg.pad_id), make_stepper(model, batch, cfg.pad_id)
+    assert isinstance(lean, LeanStepper)
+    rng = random.Random(seed)
+    retired: set[int] = set()
+    for step, chunks in enumerate(_random_feeds(cfg.n_actions, cfg.bos_id, batch, 30, seed)):
+        chunks = [[] if r in retired else c for r, c in enumerate(chunks)]
+        if not any(chunks):
+            break
+        states = [[rng.randrange(100) for _ in c] for c in chunks]
+        a, b = full.feed(chunks, states), lean.feed(chunks, states)
+        assert torch.allclose(a, b, atol=1e-5, rtol=1e-5), (step, (a - b).abs().max())
+        if step % 3 == 2 and len(retired) < batch - 1:
+            gone = rng.choice([r for r in range(batch) if r not in retired])
+            retired.add(gone)
+            lean.retire([gone])
+    assert lean.cache.batch < batch and len(lean.held) == lean.cache.batch
+    with pytest.raises(ValueError, match="retired"):
+        lean.feed([[1] if r == min(retired) else [] for r in range(batch)], [[0]] * batch)
+
+
 def test_the_cache_grows_past_its_first_size(shipped) -> None:  # type: ignore[no-untyped-def]
     model, cfg = shipped
     ref, lean = KVStepper(model, 2, cfg.pad_id), make_stepper(model, 2, cfg.pad_id)
