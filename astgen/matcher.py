@@ -19,6 +19,7 @@ import keyword
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -1007,6 +1008,7 @@ class _ScalarReplay:
         self.a = m.compiled.arrays
         self.moves = _moves(m.compiled, m.config.strict)
         self.release_to = m.release_to.numpy()
+        self._arrays: tuple[dict[str, Any], dict[str, Any]] | None = None  # (while `run` works on lists)
         self._views()
 
     def _views(self) -> None:
@@ -1019,6 +1021,15 @@ class _ScalarReplay:
         self.flat = {n: getattr(m, n).numpy() for n in self._FLAT}
         self._rows: dict[int, tuple[dict[str, np.ndarray], tuple[np.ndarray, ...]]] = {}
         self.at(self.b)
+
+    def _entry_views(self) -> None:
+        """Views of the entry tables again after `Matcher._widen` replaced them (nothing else changed)."""
+        m = self.m
+        self.src = self._get(m)
+        for n in self._ENT:
+            self.full[n] = getattr(m, n).numpy()
+        self._rows = {}
+        self.ent = tuple(self.full[n][self.b] for n in self._ENT)
 
     def fresh(self) -> bool:
         """Whether the views still show the matcher's tensors (a batched op or `_widen` replaces them)."""
@@ -1038,7 +1049,7 @@ class _ScalarReplay:
 
     def _held_slot(self, defer_slot: np.ndarray, sp: int, scope: np.ndarray, set_id: int) -> tuple[int, bool]:
         """Matcher._held_slot for this row."""
-        open_ = np.flatnonzero(defer_slot[:sp] > 0)
+        open_ = np.flatnonzero(np.asarray(defer_slot[:sp]) > 0)
         inner = int(open_[-1]) if open_.size else -1
         flag = int(defer_slot[inner]) if inner >= 0 else 0
         fn = int(scope[self.m.set_scope[set_id]])
@@ -1047,11 +1058,35 @@ class _ScalarReplay:
         return -1, False
 
     def run(self, actions: Sequence[int]) -> None:
-        """Take `actions` in order; GrammarError (naming the step) at the first the grammar refuses."""
-        for i, act in enumerate(actions):
-            why = self.step(int(act))
-            if why:
-                raise GrammarError(f"step {i}: {why}")
+        """Take `actions` in order; GrammarError (naming the step) at the first the grammar refuses.
+        Meanwhile the row's stack-shaped state and the scalars are Python lists (a list item is read
+        and written several times faster than a numpy scalar), written back at the end."""
+        self._to_lists()
+        try:
+            for i, act in enumerate(actions):
+                why = self.step(int(act))
+                if why:
+                    raise GrammarError(f"step {i}: {why}")
+        finally:
+            self._from_lists()
+
+    _LISTED = ("stack", "tree_depth", "block_depth", "closed", "defer_slot", "term_pieces")
+
+    def _to_lists(self) -> None:
+        self._arrays = (self.row, self.flat)
+        self.row = {**self.row, **{n: self.row[n].tolist() for n in self._LISTED}}
+        self.flat = {n: a.tolist() for n, a in self.flat.items()}
+
+    def _from_lists(self) -> None:
+        if self._arrays is None:
+            return
+        row, flat = self._arrays
+        for n in self._LISTED:
+            row[n][:] = self.row[n]
+        for n, a in flat.items():
+            a[:] = self.flat[n]
+        self.row, self.flat = row, flat
+        self._arrays = None
 
     def _refusal(self, act: int) -> str:
         """Why the grammar refuses `act` now."""
@@ -1115,7 +1150,7 @@ class _ScalarReplay:
         tdep, bdep, defer_slot, closed = row["tree_depth"], row["block_depth"], row["defer_slot"], row["closed"]
         parent_t, parent_b = int(tdep[sp - 1]), int(bdep[sp - 1])
         was = int(defer_slot[sp - 1])
-        cap = stack.shape[0]
+        cap = len(stack)
         has_defer, slots = m.has_defer, m.marker_slots
         for j, sym in enumerate(push):
             pos = min(sp - 1 + j, cap - 1)
@@ -1168,7 +1203,7 @@ class _ScalarReplay:
         if adds or ra >= 0:
             if int((~self.ent[3]).sum()) <= moves.max_adds:  # room for every add: grow
                 m._widen(2 * self.ent[3].shape[0])
-                self._views()
+                self._entry_views()
         ent_hash, ent_set, ent_tag, ent_alive, ent_wait, ent_wbeg, ent_pieces, ent_len = self.ent
         scope, shadowed, defer_slot, term_pieces = row["scope"], row["shadowed"], row["defer_slot"], row["term_pieces"]
         P = m.config.name_pieces
