@@ -61,6 +61,7 @@ class DecodeConfig:
     lean: bool = True  # the lean forward (astgen.lean; same logits) where the model's architecture allows
     host_rows: int = 64  # CPU batches up to this size: the matcher masks and advances row by row (0: batched ops)
     target_version: tuple[int, int] = RUNNING  # generated code uses only syntax this Python accepts
+    no_repeat: bool = True  # a statement-list fill never repeats a statement it wrote at the hole's level
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "target_version", parse_version(self.target_version))
@@ -207,10 +208,54 @@ class _MustBind:
         self.row = torch.where(done, torch.full_like(self.row, -1), self.row)
 
 
+class _NoRepeat:
+    """A statement-list fill never writes, at the hole's own level, a statement it already wrote there
+    (greedy fills otherwise copy one statement until the budget closes the hole).  One action sequence
+    is one subtree, and after a statement's last real choice its actions were forced: so with the same
+    actions so far, that choice (and the statement's last action) is masked, unless it is the row's
+    only one."""
+
+    def __init__(self, tasks: list[HoleTask], device: torch.device):
+        self.rows = [r for r, t in enumerate(tasks) if t.kind == LIST]
+        self.rows_t = torch.tensor(self.rows, dtype=torch.long, device=device)
+        self.cur: dict[int, tuple[int, ...]] = {r: () for r in self.rows}  # the statement being written
+        self.chose: dict[int, list[bool]] = {r: [] for r in self.rows}  # per action: was there a choice
+        self.choice: dict[int, bool] = dict.fromkeys(self.rows, False)
+        self.banned: dict[int, dict[tuple[int, ...], set[int]]] = {r: {} for r in self.rows}  # prefix -> actions
+
+    def restrict(self, allowed: torch.Tensor, between: list[bool]) -> None:
+        """Mask, in place, the actions that would make a copy (`between[r]`: row r is between two
+        statements at its hole's level, so the statement it was writing is complete)."""
+        several = (allowed.index_select(0, self.rows_t).sum(1) > 1).tolist()
+        for r, choice in zip(self.rows, several):
+            if between[r] and self.cur[r]:
+                self._written(r)
+            banned = self.banned[r].get(self.cur[r])
+            if banned:
+                keep = allowed[r].clone()
+                keep[list(banned)] = False
+                if bool(keep.any()):
+                    allowed[r] = keep
+            self.choice[r] = choice
+
+    def _written(self, r: int) -> None:
+        stmt, chose = self.cur[r], self.chose[r]
+        last_choice = max((i for i, c in enumerate(chose) if c), default=len(stmt) - 1)
+        for i in {last_choice, len(stmt) - 1}:
+            self.banned[r].setdefault(stmt[:i], set()).add(stmt[i])
+        self.cur[r], self.chose[r] = (), []
+
+    def advanced(self, actions: list[int], sep_id: int) -> None:
+        for r in self.rows:
+            if actions[r] != sep_id:
+                self.cur[r] = (*self.cur[r], actions[r])
+                self.chose[r].append(self.choice[r])
+
+
 class _HoleRules:
     """Where each row's hole may end, and its yield rule, as masks over the model vocabulary."""
 
-    def __init__(self, matcher: Matcher, tasks: list[HoleTask], vocab_size: int, sep_id: int):
+    def __init__(self, matcher: Matcher, tasks: list[HoleTask], vocab_size: int, sep_id: int, no_repeat: bool = False):
         dev = matcher.device
         cg = matcher.compiled
         names = cg.symbol_names
@@ -255,6 +300,7 @@ class _HoleRules:
         self._own = self._closing = self.yielded
         self.must = _MustBind(matcher, tasks, int((matcher.limit - matcher.steps - matcher.remaining).min()))
         self._can_assign = torch.zeros(len(tasks), dtype=torch.bool, device=dev)
+        self.repeats = _NoRepeat(tasks, dev) if no_repeat and any(t.kind == LIST for t in tasks) else None
 
     def allowed(self, matcher: Matcher) -> torch.Tensor:
         """[B, V] allowed model tokens (grammar actions, then the model-only tokens).  Rules no row of
@@ -297,6 +343,8 @@ class _HoleRules:
         only_sep = at_end & self.single
         allowed &= ~only_sep.unsqueeze(1)
         allowed[:, self.sep_id] = at_end & ~list_end if list_end is not None else at_end
+        if self.repeats is not None:
+            self.repeats.restrict(allowed, (matcher.sp == self.end_sp).tolist())
         if self.must.any:  # a forced `NAME =` of an owed name (see _MustBind)
             writing, nxt = self.must.writing()
             ok = allowed.gather(1, nxt.unsqueeze(1)).squeeze(1)
@@ -320,6 +368,8 @@ class _HoleRules:
             self.in_yield_stmt = self._closing & (actions == self.expr_id)
         if self.must.any:
             self.must.advanced()
+        if self.repeats is not None:
+            self.repeats.advanced(actions.tolist(), self.sep_id)
 
 
 def decode_holes(
@@ -353,7 +403,7 @@ def decode_holes(
     stats.replay_seconds += time.perf_counter() - t_replay
     # budget: the shortest completion of everything open now, plus max_actions for the hole
     matcher.set_limit(matcher.steps + matcher.remaining + cfg.max_actions + 1)
-    rules = _HoleRules(matcher, tasks, vocab_size, sep_id)
+    rules = _HoleRules(matcher, tasks, vocab_size, sep_id, cfg.no_repeat)
     generator = None
     if cfg.seed is not None and cfg.temperature > 0:
         generator = torch.Generator(device=device)

@@ -41,7 +41,8 @@ from training.data import load_spans, load_split
 from training.fim import FimConfig, sample_holes
 from training.machine import cpu_name
 
-PATHS = {"current": {}, "batched-ops": {"lean": False, "host_rows": 0}}
+# every path decodes by the baseline's rules (no_repeat, newer, changes what statement fills write)
+PATHS = {"current": {"no_repeat": False}, "batched-ops": {"lean": False, "host_rows": 0, "no_repeat": False}}
 
 
 def test_holes(data: str, n: int, seed: int, hole_id: int, max_hole: int) -> list[HoledProgram]:

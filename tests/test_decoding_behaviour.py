@@ -138,3 +138,58 @@ def test_bad_input_is_typed(gen: Generator) -> None:
     assert e.value.lineno == 1 and e.value.col is not None and "bad.py:1:" in str(e.value)
     with pytest.raises(NoHoleError):
         gen.infill("x = 1\n")
+
+
+REPEAT_SOURCES = [
+    'import os\n\n\ndef read_lines(path, encoding="utf-8"):\n    with open(path, encoding=encoding) as f:\n        ...\n',
+    "def total(items):\n    result = 0\n    ...\n    return result\n",
+]
+
+
+@pytest.fixture(scope="module")
+def shipped(compiled: CompiledGrammar, codec: Codec) -> Generator:
+    from astgen.generator import default_checkpoint
+    from astgen.model import load_checkpoint
+
+    model, cfg = load_checkpoint(default_checkpoint(), compiled)
+    return Generator(model, cfg, compiled, codec)
+
+
+@pytest.mark.parametrize("source", REPEAT_SOURCES)
+def test_no_repeat_fills_repeat_fewer_statements(shipped: Generator, codec: Codec, source: str) -> None:
+    """The shipped model's greedy statement fills repeat statements; with `no_repeat` fewer repeat
+    (a copy is still written where the budget leaves no other choice), and the program compiles."""
+    program = holed_program(codec, source, shipped.config.hole_id)
+    copies = {}
+    for no_repeat in (False, True):
+        [answers] = shipped.fill([program], DecodeConfig(max_actions=80, no_repeat=no_repeat))
+        dumps = [ast.dump(s) for s in codec.decode_hole(program.symbols[0], True, answers[0])]
+        copies[no_repeat] = len(dumps) - len(set(dumps))
+        compile(codec.decode(program.filled(answers)), "<fill>", "exec")
+    assert copies[False] > copies[True]
+
+
+def test_no_repeat_masks_the_last_choice_of_a_written_statement() -> None:
+    """After a statement (actions 7 8 9, a choice at 8, 9 forced) the same prefix may not choose 8
+    again; where 8 is the only action left it stays allowed."""
+    from astgen.codec.holes import LIST, HoleTask
+    from astgen.decoding import _NoRepeat
+
+    rep = _NoRepeat([HoleTask(prefix=[], prompt=[], kind=LIST)], torch.device("cpu"))
+    v = 12
+
+    def step(allowed_ids: list[int], between: bool, take: int) -> list[int]:
+        allowed = torch.zeros(1, v, dtype=torch.bool)
+        allowed[0, allowed_ids] = True
+        rep.restrict(allowed, [between])
+        rep.advanced([take], sep_id=11)
+        return allowed[0].nonzero().flatten().tolist()
+
+    assert step([7, 10], True, 7) == [7, 10]
+    assert step([5, 8], False, 8) == [5, 8]
+    assert step([9], False, 9) == [9]
+    assert step([7, 10], True, 7) == [7, 10]  # (the statement 7 8 9 is complete)
+    assert step([5, 8], False, 5) == [5]  # its last choice is masked
+    assert step([9], False, 9) == [9]
+    assert step([7], True, 7) == [7]
+    assert step([8], False, 8) == [8]  # the only action: allowed

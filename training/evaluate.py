@@ -17,8 +17,10 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
+import difflib
 import json
 import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -122,8 +124,28 @@ def _dump(codec: Any, actions: list[int]) -> str | None:
         return None
 
 
-def infill_eval(gen: Generator, data: str, n: int, seed: int, max_actions: int) -> dict[str, Any]:
-    """Fill `n` seeded holes of the test split (n / 4 per kind); returns per-kind figures."""
+def _statements_of(holed: str, filled: str) -> list[str] | None:
+    """The top-level statements that `filled` has where `holed` has its placeholder line, unparsed
+    (None where they do not parse on their own)."""
+    a, b = holed.splitlines(), filled.splitlines()
+    i = 0
+    while i < min(len(a), len(b)) and a[i] == b[i]:
+        i += 1
+    j = 0
+    while j < min(len(a), len(b)) - i - 1 and a[-1 - j] == b[-1 - j]:
+        j += 1
+    try:
+        return [ast.unparse(s) for s in ast.parse(textwrap.dedent("\n".join(b[i : len(b) - j]))).body]
+    except SyntaxError:  # (e.g. an `else:` clause line matched as common text)
+        return None
+
+
+def infill_eval(
+    gen: Generator, data: str, n: int, seed: int, max_actions: int, no_repeat: bool = False
+) -> dict[str, Any]:
+    """Fill `n` seeded holes of the test split (n / 4 per kind); returns per-kind figures.  Statement
+    holes also report fills that repeat a top-level statement, and the mean character similarity of
+    the fill to the code it replaces (difflib's ratio: 1 = the same text)."""
     codec = gen.codec
     stream, info = load_split(data, "test")
     spans = load_spans(data, "test", info)
@@ -152,7 +174,7 @@ def infill_eval(gen: Generator, data: str, n: int, seed: int, max_actions: int) 
         )
         for c in cases
     ]
-    decode_cfg = DecodeConfig(temperature=0.0, max_actions=max_actions)
+    decode_cfg = DecodeConfig(temperature=0.0, max_actions=max_actions, no_repeat=no_repeat)
     t0 = time.perf_counter()
     answers: list[list[list[int]]] = []
     bar = tqdm(total=len(programs), desc="infill", unit="hole", file=sys.stderr, mininterval=10)
@@ -175,8 +197,10 @@ def infill_eval(gen: Generator, data: str, n: int, seed: int, max_actions: int) 
         mark = _placeholder(codec, LIST if case["kind"] in ("stmt", "body") else EXPR)
         row["n"] += 1
         row["hole_actions"] += len(ans[0])
+        holed_src = filled_src = None
         try:
-            source = codec.decode(filled)
+            holed_src = codec.decode(actions[: h.start] + mark + actions[h.end :])
+            source = filled_src = codec.decode(filled)
             ast.parse(source)
             row["parse"] += 1
             quiet_compile(source, case["doc"])
@@ -195,9 +219,18 @@ def infill_eval(gen: Generator, data: str, n: int, seed: int, max_actions: int) 
         mine = _dump(codec, program.filled([mark]))
         row["outside_same"] += int(original is not None and original == mine)
         row["exact"] += int(ans[0] == actions[h.start : h.end])
+        if case["kind"] in ("stmt", "body") and holed_src is not None and filled_src is not None:
+            mine_s = _statements_of(holed_src, filled_src)
+            ref_s = _statements_of(holed_src, codec.decode(actions))
+            if mine_s is not None and ref_s is not None:
+                row["repeated"] = row.get("repeated", 0) + int(len(set(mine_s)) < len(mine_s))
+                sim = difflib.SequenceMatcher(None, "\n".join(mine_s), "\n".join(ref_s)).ratio()
+                row["similarity_sum"] = row.get("similarity_sum", 0.0) + sim
     for row in per_kind.values():
         row["exact_rate"] = round(row["exact"] / row["n"], 4)
         row["mean_hole_actions"] = round(row["hole_actions"] / row["n"], 1)
+        if "similarity_sum" in row:
+            row["mean_similarity"] = round(row.pop("similarity_sum") / row["n"], 4)
     keys = ("n", "parse", "compile", "outside_same", "exact", "new_name_errors", "fill_name_errors", "suffix_unbound")
     total = {k: sum(r[k] for r in per_kind.values()) for k in keys}
     return {
@@ -222,6 +255,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-actions", type=int, default=256)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--no-repeat", action="store_true", help="decode with DecodeConfig(no_repeat=True)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     compiled = default_compiled()
@@ -236,7 +270,7 @@ def main(argv: list[str] | None = None) -> None:
         ]
         print(json.dumps(report["bits_per_char"], indent=1))
     if args.infills > 0:
-        report["infill"] = infill_eval(gen, args.data, args.infills, args.seed, args.max_actions)
+        report["infill"] = infill_eval(gen, args.data, args.infills, args.seed, args.max_actions, args.no_repeat)
         report["infill"]["decode_stats"] = {
             "actions": gen.stats.actions,
             "forced": gen.stats.forced,
