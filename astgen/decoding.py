@@ -306,8 +306,9 @@ class _HoleRules:
         """[B, V] allowed model tokens (grammar actions, then the model-only tokens).  Rules no row of
         this batch has (a yield to keep or forbid, a restricted first action, names owed) cost nothing."""
         at_start = matcher.steps == self.steps0
-        at_end = (matcher.sp == self.end_sp) & ~at_start
-        list_end = None
+        at_level = matcher.sp == self.end_sp  # between two elements of the hole's list, or its subtree done
+        at_end = at_level & ~at_start
+        list_end = owed = None
         if self.any_require:  # a hole that must yield and has not: keep room for a yield statement
             owed = self.require & ~self.yielded
             list_end = owed & at_end & ~self.single
@@ -328,14 +329,13 @@ class _HoleRules:
             self._own = matcher.scope[:, self.fnscope] == self.scope0
         if self.any_forbid:
             allowed &= ~((self.forbid & self._own).unsqueeze(1) & self.is_yield)
-        if list_end is not None:
-            owed = self.require & ~self.yielded
+        if list_end is not None and owed is not None:
             allowed = torch.where(list_end.unsqueeze(1), allowed & self.only_expr, allowed)
             yield_now = owed & (self.in_yield_stmt | (at_start & self.single))
             narrowed = allowed & self.is_yield
             yield_now &= narrowed.any(1)  # (an expression hole where no yield fits keeps its other choices)
             allowed = torch.where(yield_now.unsqueeze(1), narrowed, allowed)
-        list_top = (matcher.sp == self.end_sp) & self.is_seq[matcher.top]
+        list_top = at_level & self.is_seq[matcher.top]
         # never close the list (or decline the optional) the hole sits in: the code after it does that
         allowed[:, STOP] &= ~(list_top | (at_start & self.start_wrapper))
         if self.any_first:
@@ -344,7 +344,7 @@ class _HoleRules:
         allowed &= ~only_sep.unsqueeze(1)
         allowed[:, self.sep_id] = at_end & ~list_end if list_end is not None else at_end
         if self.repeats is not None:
-            self.repeats.restrict(allowed, (matcher.sp == self.end_sp).tolist())
+            self.repeats.restrict(allowed, at_level.tolist())
         if self.must.any:  # a forced `NAME =` of an owed name (see _MustBind)
             writing, nxt = self.must.writing()
             ok = allowed.gather(1, nxt.unsqueeze(1)).squeeze(1)
@@ -416,7 +416,6 @@ def decode_holes(
     states = _prompt_states(compiled, tasks, hole_id) if stepper.states is not None else None
     if states is not None:
         state_of = torch.from_numpy(state_ids_of(compiled, np.arange(len(compiled.symbol_names)))).to(device)
-        sep_state = special_state_ids(compiled)["sep"]
     max_steps = cfg.max_actions * 2 + 64  # the budget ends holes far earlier; this guards the loop
     with torch.no_grad():
         for _ in range(max_steps):
@@ -453,10 +452,11 @@ def decode_holes(
             matcher.advance(torch.where(choice >= compiled.n_actions, torch.zeros_like(choice), choice))
             rules.advanced(choice)
             stats.mask_seconds += time.perf_counter() - t_mask
-            if states is not None:  # each action's state: the matcher's top after it (`<sep>`: its own id)
+            if states is not None:  # each action's state: the matcher's top after it (a row's `<sep>` is not fed)
                 after = state_of[matcher.top].tolist()
                 for r in live:
-                    states[r].append(sep_state if int(actions[r]) == sep_id else int(after[r]))
+                    if int(actions[r]) != sep_id:
+                        states[r].append(int(after[r]))
             stats.steps += 1
             finished = []
             for r in live:
@@ -467,8 +467,6 @@ def decode_holes(
                     done[r] = True
                     finished.append(r)
                     pending[r] = []
-                    if states is not None:
-                        states[r] = []
                 else:
                     pending[r].append(a)
                     out[r].append(a)

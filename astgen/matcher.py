@@ -30,6 +30,7 @@ from astgen.grammar.compiled import CompiledGrammar
 from astgen.grammar.ir import LOOKUP_MODES
 from astgen.grammar.lexical import SURROGATE_LEAD, TEXT_KINDS
 from astgen.grammar.pieces import PieceVocabulary, load_pieces
+from astgen.grammar.replay import pushed, refusal
 from astgen.grammar.versions import RUNNING
 
 __all__ = ["Matcher", "MatcherConfig", "SeedEntry", "default_builtins"]
@@ -144,8 +145,13 @@ def _tables(cg: CompiledGrammar, device: torch.device) -> dict[str, torch.Tensor
     n = cg.n_actions
     for name in ("allowed_bits", "strict_bits"):
         words = np.ascontiguousarray(cg.arrays[name], dtype="<i4")  # bit j of word w = action 32*w + j
-        bits = np.unpackbits(words.view(np.uint8), axis=1, bitorder="little")[:, :n]
-        t[name.replace("_bits", "_mask")] = torch.from_numpy(bits.astype(bool)).to(device)
+        bits = np.unpackbits(words.view(np.uint8), axis=1, bitorder="little")[:, :n].astype(bool)
+        # the host mask works out a structural symbol's structural actions and an automaton state's
+        # pieces and <end> only: tables that allowed anything else would be masked wrongly there
+        d, ns = cg.dfa_base, cg.vocab.piece_base
+        if bits[:d, ns:].any() or bits[d:, :END].any() or bits[d:, END + 1 : ns].any():
+            raise GrammarError(f"{name}: a structural symbol allows a piece, or an automaton state a rule")
+        t[name.replace("_bits", "_mask")] = torch.from_numpy(bits).to(device)
     # completion cost after each piece, per automaton state (one gather per step instead of two)
     nxt = torch.from_numpy(cg.arrays["kind_next"].copy()).long()
     cost = torch.from_numpy(cg.arrays["kind_cost"].copy()).long()
@@ -914,7 +920,7 @@ class _Moves:
 
     def __init__(self, cg: CompiledGrammar, strict: bool):
         a = cg.arrays
-        self.a, self.ns, self.dfa_base, self.n_actions = a, cg.vocab.piece_base, cg.dfa_base, cg.n_actions
+        self.cg, self.a, self.ns, self.dfa_base, self.n_actions = cg, a, cg.vocab.piece_base, cg.dfa_base, cg.n_actions
         self.cost = a["strict_mincost" if strict else "mincost"].tolist()
         self.sym_term = a["sym_term"].tolist()
         self.marker_set = a["marker_set"].tolist()
@@ -952,26 +958,16 @@ class _Moves:
             return mv
 
     def _build(self, top: int, act: int) -> tuple | None:
-        a, ns, cost = self.a, self.ns, self.cost
+        push = pushed(self.cg, top, act)
+        if push is None:
+            return None
+        a, cost = self.a, self.cost
         if top >= self.dfa_base:
-            if act == END:
-                push: tuple[int, ...] = ()
-            elif act >= ns:
-                nloc = int(a["kind_next"][a["sym_local"][top], act - ns])
-                push = (int(a["sym_shift"][top]) + nloc,) if nloc >= 0 else (top,)
-            else:
-                return None
-            inc = (0,) * len(push)
+            inc_t = inc_b = (0,) * len(push)
             dj, begin, closed, star = -1, False, False, False
-            inc_t = inc_b = inc
         else:
-            if act >= ns:
-                return None
             r = int(a["rule_table"][top, act])
-            if r == 0:
-                return None
-            n = int(a["rule_len"][r])
-            push = tuple(a["rule_push"][r, :n].tolist())
+            n = len(push)
             inc_t, inc_b = tuple(a["rule_tree"][r, :n].tolist()), tuple(a["rule_block"][r, :n].tolist())
             dj, begin = int(a["rule_defer"][r]), bool(a["rule_defer_begin"][r])
             closed, star = bool(a["rule_closed"][r]), bool(a["rule_star"][r])
@@ -1088,15 +1084,6 @@ class _ScalarReplay:
         self.row, self.flat = row, flat
         self._arrays = None
 
-    def _refusal(self, act: int) -> str:
-        """Why the grammar refuses `act` now."""
-        cg = self.m.compiled
-        if not 0 <= act < cg.n_actions:
-            return f"{act} is not an action id"
-        top = int(self.row["stack"][int(self.flat["sp"][self.b]) - 1])
-        where = "inside" if top >= cg.dfa_base else "not allowed in"
-        return f"{cg.action_name(act)} {where} {cg.symbol_names[top]}"
-
     def step(self, act: int) -> str:
         """Take one action; returns '' or what went wrong: an action the grammar refuses (then, as in
         the batched advance, only the step count and the error flag change) or a stack overflow."""
@@ -1109,7 +1096,7 @@ class _ScalarReplay:
         if mv is None:
             flat["error"][b] = True
             flat["steps"][b] += 1
-            return self._refusal(act)
+            return refusal(m.compiled, top, act)
         push, inc_t, inc_b, dj, begin, closed_rule, star, delta, markers = mv
         dfa = top >= moves.dfa_base
         flat["remaining"][b] += delta
@@ -1252,7 +1239,7 @@ class _ScalarReplay:
     def mask(self) -> np.ndarray:
         """Matcher.mask for row b: [A] bool.  The same rules as the batched mask, computed only where
         the row can act: a structural symbol allows no piece, a terminal's automaton no structural
-        action but `<end>` (checked when the tables are read); and of the lookups only the terminal
+        action but `<end>` (checked when the tables are built, `_tables`); and of the lookups only the terminal
         being spelled, or outside one each needed terminal's shortest candidate, is worked out."""
         m, b, t, cfg = self.m, self.b, self.tables(), self.m.config
         flat, row = self.flat, self.row

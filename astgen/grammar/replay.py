@@ -12,7 +12,7 @@ from astgen.errors import GrammarError
 from astgen.grammar.actions import END
 from astgen.grammar.compiled import CompiledGrammar
 
-__all__ = ["Replay", "replay"]
+__all__ = ["Replay", "pushed", "refusal", "replay"]
 
 
 @dataclass(frozen=True)
@@ -38,13 +38,9 @@ def replay(cg: CompiledGrammar, actions: list[int], strict: bool = False, hole_i
 
     With `hole_id`, that token stands for a hole: one finished subtree, or list elements when the top
     is a list (the list stays open); it is never forced."""
-    moves = _MOVES.get(cg.content_hash)
-    if moves is None:
-        moves = _MOVES[cg.content_hash] = {}
     is_one = _ONE.get((cg.content_hash, strict))
     if is_one is None:
         is_one = _ONE[(cg.content_hash, strict)] = (cg.allowed_counts(strict) == 1).tolist()
-    n_actions = cg.n_actions
     names = cg.symbol_names
     stack = [0, cg.start_symbol]
     tops: list[int] = []
@@ -59,33 +55,53 @@ def replay(cg: CompiledGrammar, actions: list[int], strict: bool = False, hole_i
         top = stack.pop()
         tops.append(top)
         forced.append(is_one[top])
-        key = top * n_actions + act
-        push = moves.get(key)
+        push = pushed(cg, top, act)
         if push is None:
-            push = moves[key] = _move(cg, top, act, i)
+            raise GrammarError(f"step {i}: {refusal(cg, top, act)}")
         stack.extend(push)
     return Replay(tops, forced, stack[-1] if stack else 0)
 
 
-# per compiled grammar: (top, action) -> the symbols it pushes; and which symbols allow one action only
-_MOVES: dict[str, dict[int, tuple[int, ...]]] = {}
+# per compiled grammar: (top, action) -> the symbols it pushes (None: refused); and which symbols allow
+# one action only
+_MOVES: dict[str, dict[int, tuple[int, ...] | None]] = {}
 _ONE: dict[tuple[str, bool], list[bool]] = {}
 
 
-def _move(cg: CompiledGrammar, top: int, act: int, step: int) -> tuple[int, ...]:
-    """What action `act` pushes with `top` on the stack; GrammarError (naming `step`) if refused."""
-    a = cg.arrays
-    ns = cg.vocab.piece_base
+def pushed(cg: CompiledGrammar, top: int, act: int) -> tuple[int, ...] | None:
+    """The symbols action `act` puts on the stack in place of `top` (None where the grammar refuses
+    it), memoised per grammar: the step every walker of the tables (this replay, the matcher's host
+    path) shares."""
     if not 0 <= act < cg.n_actions:
-        raise GrammarError(f"step {step}: {act} is not an action id")
+        return None
+    moves = _MOVES.get(cg.content_hash)
+    if moves is None:
+        moves = _MOVES[cg.content_hash] = {}
+    key = top * cg.n_actions + act
+    try:
+        return moves[key]
+    except KeyError:
+        pass
+    a, ns = cg.arrays, cg.vocab.piece_base
+    push: tuple[int, ...] | None
     if top >= cg.dfa_base:
         if act == END:
-            return ()
-        if act < ns:
-            raise GrammarError(f"step {step}: {cg.action_name(act)} inside {cg.symbol_names[top]}")
-        nxt = int(a["kind_next"][a["sym_local"][top], act - ns])
-        return (int(a["sym_shift"][top]) + nxt if nxt >= 0 else top,)
-    r = int(a["rule_table"][top, act]) if act < ns else 0
-    if r == 0:
-        raise GrammarError(f"step {step}: {cg.action_name(act)} not allowed in {cg.symbol_names[top]}")
-    return tuple(int(x) for x in a["rule_push"][r, : a["rule_len"][r]])
+            push = ()
+        elif act < ns:
+            push = None
+        else:
+            nxt = int(a["kind_next"][a["sym_local"][top], act - ns])
+            push = (int(a["sym_shift"][top]) + nxt if nxt >= 0 else top,)
+    else:
+        r = int(a["rule_table"][top, act]) if act < ns else 0
+        push = tuple(int(x) for x in a["rule_push"][r, : a["rule_len"][r]]) if r else None
+    moves[key] = push
+    return push
+
+
+def refusal(cg: CompiledGrammar, top: int, act: int) -> str:
+    """Why the grammar refuses `act` with `top` on the stack (for error messages)."""
+    if not 0 <= act < cg.n_actions:
+        return f"{act} is not an action id"
+    where = "inside" if top >= cg.dfa_base else "not allowed in"
+    return f"{cg.action_name(act)} {where} {cg.symbol_names[top]}"
