@@ -68,7 +68,7 @@ BOXES = [
         4,
         3.5,
         "astgen.research",
-        ["token baseline checkpoints + decoding,", "infill cases, functional checks, sandbox"],
+        ["token baseline checkpoints + decoding,", "infill cases, functional checks"],
     ),
     (
         "cli",

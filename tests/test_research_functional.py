@@ -15,7 +15,7 @@ from astgen.research.functional import (
     module_name,
     run_check,
 )
-from astgen.research.sandbox import run_sandboxed
+from astgen.sandbox import run_sandboxed
 
 PATH = "/somewhere/lib/python3.11/site-packages/toypkg/maths.py"
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 
 from astgen.codec import unparse
-from astgen.research.sandbox import SandboxResult, run_sandboxed
+from astgen.sandbox import SandboxResult, run_sandboxed
 
 __all__ = [
     "FunctionalTask",
