@@ -416,6 +416,74 @@ TopPOpt = Annotated[
 ]
 SeedOpt = Annotated[int | None, typer.Option(help="Sampling seed.")]
 MaxOpt = Annotated[int, typer.Option(min=1, help="Longest hole, in actions beyond its shortest completion.")]
+FillTempOpt = Annotated[
+    float | None,
+    typer.Option("--temperature", min=0.0, help="Sampling temperature; 0 is greedy.  [default: 0, 0.8 with --samples]"),
+]
+FillTopPOpt = Annotated[
+    float | None,
+    typer.Option("--top-p", min=0.0, max=1.0, help="Nucleus sampling share.  [default: 1, 0.95 with --samples]"),
+]
+SamplesOpt = Annotated[
+    int,
+    typer.Option(
+        "--samples", min=1, help="Sample this many fillings per file in one batch; write the most likely that passes."
+    ),
+]
+DoctestOpt = Annotated[
+    bool,
+    typer.Option(
+        "--doctest", help="Check each filling with the doctests of the functions holding the holes (sandboxed)."
+    ),
+]
+CheckCmdOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--check-cmd",
+        help="Check each filling with this shell command, run in a temporary copy of the file's project "
+        "(nearest pyproject.toml/setup.py/.git) with the filled file in place; exit 0 passes.",
+    ),
+]
+CheckTimeoutOpt = Annotated[
+    float | None,
+    typer.Option("--check-timeout", min=0.1, help="Seconds per check run.  [default: 10 doctest, 120 cmd]"),
+]
+
+
+def _sampling(
+    temperature: float | None,
+    top_p: float | None,
+    seed: int | None,
+    max_actions: int,
+    target_version: str | None,
+    samples: int,
+    doctest: bool,
+    check_cmd: str | None,
+    check_timeout: float | None,
+):  # type: ignore[no-untyped-def]
+    """The SamplingConfig of `infill` / `rewrite`: sampling defaults follow --samples; one check at most."""
+    from astgen.checks import CommandCheck, DoctestCheck
+    from astgen.refactor import SamplingConfig
+
+    if doctest and check_cmd is not None:
+        _fail("choose at most one of --doctest and --check-cmd")
+    many = samples > 1
+    check: DoctestCheck | CommandCheck | None = None
+    if doctest:
+        check = DoctestCheck() if check_timeout is None else DoctestCheck(timeout_s=check_timeout)
+    elif check_cmd is not None:
+        if not check_cmd.strip():
+            _fail("--check-cmd needs a command")
+        check = CommandCheck(check_cmd) if check_timeout is None else CommandCheck(check_cmd, timeout_s=check_timeout)
+    return SamplingConfig(
+        temperature=(0.8 if many else 0.0) if temperature is None else temperature,
+        top_p=(0.95 if many else 1.0) if top_p is None else top_p,
+        seed=seed,
+        max_actions=max_actions,
+        target_version=_target(target_version),
+        samples=samples,
+        check=check,
+    )
 
 
 @app.command("infill", short_help="Fill the `...` holes of files; keep every other byte.")
@@ -432,20 +500,28 @@ def infill_cmd(
     check: CheckOpt = False,
     print_: PrintOpt = False,
     jobs: JobsOpt = 1,
-    temperature: TempOpt = 0.0,
-    top_p: TopPOpt = 1.0,
+    temperature: FillTempOpt = None,
+    top_p: FillTopPOpt = None,
     seed: SeedOpt = None,
     max_actions: MaxOpt = 256,
+    samples: SamplesOpt = 1,
+    doctest: DoctestOpt = False,
+    check_cmd: CheckCmdOpt = None,
+    check_timeout: CheckTimeoutOpt = None,
     checkpoint: CheckpointOpt = None,
     device: DeviceOpt = "cpu",
     target_version: TargetOpt = None,
 ) -> None:
     """Fill the `...` holes; every other byte of the file is kept.  Default: print a unified diff.
     Idiomatic `...` (annotations, subscripts, defaults, @overload/@abstractmethod stubs, Protocol classes,
-    .pyi files) are not holes unless --all-holes; a `# astgen: fill` comment selects holes exactly."""
-    from astgen.refactor import Operation, SamplingConfig
+    .pyi files) are not holes unless --all-holes; a `# astgen: fill` comment selects holes exactly.
+    With --doctest or --check-cmd, only a filling that passes is written; if none of the --samples
+    passes, the file is left unchanged, the most likely filling is shown, and the exit code is 3."""
+    from astgen.refactor import Operation
 
-    sampling = SamplingConfig(temperature, top_p, seed, max_actions, _target(target_version))
+    sampling = _sampling(
+        temperature, top_p, seed, max_actions, target_version, samples, doctest, check_cmd, check_timeout
+    )
     _refactor(
         paths, Operation("infill", all_holes=all_holes), sampling, in_place, check, print_, jobs, checkpoint, device
     )
@@ -462,21 +538,28 @@ def rewrite_cmd(
     check: CheckOpt = False,
     print_: PrintOpt = False,
     jobs: JobsOpt = 1,
-    temperature: TempOpt = 0.0,
-    top_p: TopPOpt = 1.0,
+    temperature: FillTempOpt = None,
+    top_p: FillTopPOpt = None,
     seed: SeedOpt = None,
     max_actions: MaxOpt = 256,
+    samples: SamplesOpt = 1,
+    doctest: DoctestOpt = False,
+    check_cmd: CheckCmdOpt = None,
+    check_timeout: CheckTimeoutOpt = None,
     checkpoint: CheckpointOpt = None,
     device: DeviceOpt = "cpu",
     target_version: TargetOpt = None,
 ) -> None:
-    """Regenerate a function body (--function) or the node covering a span (--span); the rest is kept."""
-    from astgen.refactor import Operation, SamplingConfig, parse_span
+    """Regenerate a function body (--function) or the node covering a span (--span); the rest is kept.
+    --samples / --doctest / --check-cmd as for `infill`."""
+    from astgen.refactor import Operation, parse_span
 
     if (function is None) == (span is None):
         _fail("give exactly one of --function NAME and --span L:C-L:C")
     op = Operation("function", function=function) if function else Operation("span", span=parse_span(span or ""))
-    sampling = SamplingConfig(temperature, top_p, seed, max_actions, _target(target_version))
+    sampling = _sampling(
+        temperature, top_p, seed, max_actions, target_version, samples, doctest, check_cmd, check_timeout
+    )
     _refactor(paths, op, sampling, in_place, check, print_, jobs, checkpoint, device)
 
 

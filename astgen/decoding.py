@@ -26,6 +26,7 @@ and the model writes the value."""
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -381,10 +382,13 @@ def decode_holes(
     sep_id: int,
     stats: DecodeStats | None = None,
     hole_id: int | None = None,
+    scores: list[float] | None = None,
 ) -> list[list[int]]:
     """Fill one hole per task; returns each hole's actions (without the closing `<sep>`).  `model`: a
     transformers causal LM or an `astgen.lean.LeanLlama`.  A model with
     tree-state features (`astgen.features`) also needs `hole_id`, the prompt's hole token.
+    With a `scores` list, each hole's log-probability (natural log, under the model's masked
+    distribution at temperature 1; forced actions count 0) is appended to it in task order.
 
     Raises GrammarError if a prefix is not a valid action sequence of `compiled`."""
     stats = stats if stats is not None else DecodeStats()
@@ -411,6 +415,7 @@ def decode_holes(
 
     pending: list[list[int]] = [list(t.prompt) for t in tasks]
     out: list[list[int]] = [[] for _ in tasks]
+    logp = [0.0] * b
     done = [False] * b
     stepper = make_stepper(model, b, pad_id, cfg.lean)  # holds each row's logits after its last token fed
     states = _prompt_states(compiled, tasks, hole_id) if stepper.states is not None else None
@@ -448,6 +453,11 @@ def decode_holes(
                 choice = torch.where(is_forced, choice, sampled)
             choice = rules.redirect(choice)
             actions = choice.tolist()
+            if scores is not None and need and stepper.logits is not None:
+                chosen = torch.log_softmax(masked.float(), -1).gather(1, choice[:, None].clamp(max=vocab_size - 1))
+                for r, v in enumerate(chosen.squeeze(1).tolist()):
+                    if not done[r] and not forced[r] and math.isfinite(v):
+                        logp[r] += v
             t_mask = time.perf_counter()
             matcher.advance(torch.where(choice >= compiled.n_actions, torch.zeros_like(choice), choice))
             rules.advanced(choice)
@@ -479,6 +489,8 @@ def decode_holes(
             raise GrammarError("decoding did not finish within its step guard (a budget bug); please report it")
     stats.holes += b
     stats.seconds += time.perf_counter() - t_start
+    if scores is not None:
+        scores.extend(logp)
     return out
 
 

@@ -9,7 +9,10 @@ __all__ = [
     "GrammarError",
     "InfillError",
     "InvalidOptionError",
+    "NoCheckError",
     "NoHoleError",
+    "NoPassingFillError",
+    "NoPassingFillWarning",
     "SourceSyntaxError",
     "UnsupportedSourceError",
 ]
@@ -61,3 +64,19 @@ class CheckpointError(AstgenError):
 
 class CheckpointMismatchError(AstgenError):
     """A checkpoint was trained for a different grammar (its grammar hash differs)."""
+
+
+class NoCheckError(AstgenError):
+    """A check has nothing to run for a file (e.g. --doctest where no function with a hole has examples)."""
+
+
+class NoPassingFillError(AstgenError):
+    """No sampled fill passed the file's check; `best` holds the most likely fill's bytes (not written)."""
+
+    def __init__(self, message: str, best: bytes):
+        super().__init__(message)
+        self.best = best
+
+
+class NoPassingFillWarning(UserWarning):
+    """`infill(..., check=...)`: no candidate passed the check; the most likely one was returned."""

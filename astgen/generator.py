@@ -11,7 +11,8 @@ are resampled (`retries`); if none compiles, `InfillError` says so."""
 from __future__ import annotations
 
 import ast
-from collections.abc import Collection, Sequence
+import warnings
+from collections.abc import Callable, Collection, Sequence
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -19,11 +20,13 @@ from typing import Any
 
 import torch
 
-from astgen.codec import Codec, default_codec, unparse
+from astgen.checks import FileCheck, Selection, as_check, select_candidate
+from astgen.codec import Codec, default_codec, parse_source, unparse
+from astgen.codec.hole_select import select_holes
 from astgen.codec.holes import LIST, HoledProgram, holed_program
 from astgen.codec.source import quiet_compile
 from astgen.decoding import DecodeConfig, DecodeStats, decode_holes
-from astgen.errors import InfillError, InvalidOptionError
+from astgen.errors import InfillError, InvalidOptionError, NoPassingFillWarning
 from astgen.grammar.compiled import CompiledGrammar
 from astgen.lean import LeanLlama
 from astgen.model import ModelConfig, load_lean_checkpoint
@@ -76,9 +79,13 @@ class Generator:
         return model_device(self._decoder())
 
     # ------------------------------------------------------------------ holes
-    def fill(self, programs: Sequence[HoledProgram], cfg: DecodeConfig) -> list[list[list[int]]]:
-        """The actions of every hole of every program, holes filled in order (batched by round)."""
+    def fill(
+        self, programs: Sequence[HoledProgram], cfg: DecodeConfig, scores: list[float] | None = None
+    ) -> list[list[list[int]]]:
+        """The actions of every hole of every program, holes filled in order (batched by round).  With a
+        `scores` list, each program's log-probability (summed over its holes) is appended to it."""
         answers: list[list[list[int]]] = [[] for _ in programs]
+        logp = [0.0] * len(programs)
         rounds = max((p.n_holes for p in programs), default=0)
         for k in range(rounds):
             rows = [i for i, p in enumerate(programs) if p.n_holes > k]
@@ -90,37 +97,43 @@ class Generator:
                     )
                     for i in chunk
                 ]
+                chunk_scores: list[float] = []
                 filled = decode_holes(
                     self._decoder(), self.compiled, tasks, cfg, self.config.pad_id, self.config.sep_id, self.stats,
-                    hole_id=self.config.hole_id,
+                    hole_id=self.config.hole_id, scores=chunk_scores,
                 )  # fmt: skip
-                for i, actions in zip(chunk, filled):
+                for i, actions, score in zip(chunk, filled, chunk_scores):
                     answers[i].append(actions)
+                    logp[i] += score
+        if scores is not None:
+            scores.extend(logp)
         return answers
 
     def _complete(
         self, programs: list[HoledProgram], cfg: DecodeConfig, filenames: Sequence[str], retries: int
     ) -> list[ast.Module]:
         """Fill, decode and compile; programs that do not compile are sampled again."""
-        return [tree for tree, _ in self._complete_with_answers(programs, cfg, filenames, retries)]
+        return [tree for tree, _, _ in self._complete_with_answers(programs, cfg, filenames, retries)]
 
     def _complete_with_answers(
         self, programs: list[HoledProgram], cfg: DecodeConfig, filenames: Sequence[str], retries: int
-    ) -> list[tuple[ast.Module, list[list[int]]]]:
-        trees: list[tuple[ast.Module, list[list[int]]] | None] = [None] * len(programs)
+    ) -> list[tuple[ast.Module, list[list[int]], float]]:
+        """(tree, each hole's actions, log-probability) per program; resampled until it compiles."""
+        trees: list[tuple[ast.Module, list[list[int]], float] | None] = [None] * len(programs)
         todo = list(range(len(programs)))
         attempt = 0
         while todo:
-            answers = self.fill([programs[i] for i in todo], cfg)
+            scores: list[float] = []
+            answers = self.fill([programs[i] for i in todo], cfg, scores)
             failed: list[int] = []
-            for i, ans in zip(todo, answers):
+            for i, ans, score in zip(todo, answers, scores):
                 tree = self.codec.decode_tree(programs[i].filled(ans))
                 try:
                     quiet_compile(unparse(tree), filenames[i])
                 except (SyntaxError, ValueError):
                     failed.append(i)
                     continue
-                trees[i] = (tree, ans)
+                trees[i] = (tree, ans, score)
             if not failed:
                 break
             attempt += 1
@@ -191,16 +204,103 @@ class Generator:
         program = holed_program(
             self.codec, source, self.config.hole_id, filename, markers=markers, generators=generators
         )
-        [(_, answers)] = self._complete_with_answers([program], cfg, [filename], retries)
+        [(_, answers, _)] = self._complete_with_answers([program], cfg, [filename], retries)
+        return self._hole_nodes(program, answers, markers)
+
+    def _hole_nodes(
+        self, program: HoledProgram, answers: list[list[int]], markers: bool
+    ) -> dict[int, list[ast.stmt] | ast.expr]:
         return {
             (index if markers else i): self.codec.decode_hole(symbol, kind == LIST, ans)
             for i, (symbol, kind, index, ans) in enumerate(zip(program.symbols, program.kinds, program.order, answers))
         }
 
-    def infill(self, source: str, **kw: Any) -> str:
-        """Fill the `...` holes of one source (see `infill_batch`)."""
+    def fill_candidates(
+        self,
+        source: str,
+        samples: int,
+        filename: str = "<source>",
+        temperature: float = 0.8,
+        top_p: float = 0.95,
+        seed: int | None = None,
+        max_actions: int = 256,
+        retries: int = 3,
+        markers: bool = False,
+        generators: Collection[int] = (),
+        target_version: str | tuple[int, int] | None = None,
+    ) -> list[tuple[dict[int, list[ast.stmt] | ast.expr], float]]:
+        """`samples` fillings of the holes of `source` decoded in one batch, as `fill_holes` returns them,
+        each with its log-probability; most likely first (identical fillings kept once)."""
+        if samples < 1:
+            raise InvalidOptionError(f"samples must be >= 1, got {samples}")
+        cfg = self._config(
+            temperature=temperature, top_p=top_p, seed=seed, max_actions=max_actions, target_version=target_version
+        )
+        program = holed_program(
+            self.codec, source, self.config.hole_id, filename, markers=markers, generators=generators
+        )
+        done = self._complete_with_answers([program] * samples, cfg, [filename] * samples, retries)
+        ranked = _ranked([(tuple(map(tuple, ans)), score) for _, ans, score in done])
+        return [(self._hole_nodes(program, [list(a) for a in ans], markers), score) for ans, score in ranked]
+
+    def infill(
+        self,
+        source: str,
+        samples: int = 1,
+        check: str | Callable[[str], object] | FileCheck | None = None,
+        **kw: Any,
+    ) -> str:
+        """Fill the `...` holes of one source (see `infill_batch` for the options).
+
+        With `samples` > 1 or a `check`, this is `infill_candidates`: the most likely candidate that
+        passes the check is returned; if none passes, the most likely one, with a `NoPassingFillWarning`."""
         filename = kw.pop("filename", "<source>")
-        return self.infill_batch([source], filenames=[filename], **kw)[0]
+        if samples == 1 and check is None:
+            return self.infill_batch([source], filenames=[filename], **kw)[0]
+        selection = self.infill_candidates(source, samples, check, filename=filename, **kw)
+        if selection.passed is False:
+            warnings.warn(NoPassingFillWarning(selection.message), stacklevel=2)
+        return selection.chosen.source
+
+    def infill_candidates(
+        self,
+        source: str,
+        samples: int = 4,
+        check: str | Callable[[str], object] | FileCheck | None = None,
+        filename: str = "<source>",
+        temperature: float | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+        max_actions: int = 256,
+        retries: int = 3,
+        all_holes: bool = False,
+        target_version: str | tuple[int, int] | None = None,
+    ) -> Selection:
+        """Sample `samples` fillings of the `...` holes in one batch and pick one.
+
+        Candidates are ranked by log-probability (identical sources kept once).  Without a check the most
+        likely is chosen; with one (`"doctest"`, a function of the filled source returning a truth value,
+        or an `astgen.checks` check), candidates are checked most likely first and the first that passes is
+        chosen; if none passes, the most likely, with `passed=False`.  Sampling defaults to temperature
+        0.8 and top-p 0.95 for more than one sample, greedy for one.  The check is bound before sampling,
+        so a check with nothing to run (`NoCheckError`) costs no model time."""
+        if samples < 1:
+            raise InvalidOptionError(f"samples must be >= 1, got {samples}")
+        sampling = samples > 1
+        temperature = (0.8 if sampling else 0.0) if temperature is None else temperature
+        top_p = (0.95 if sampling else 1.0) if top_p is None else top_p
+        cfg = self._config(
+            temperature=temperature, top_p=top_p, seed=seed, max_actions=max_actions, target_version=target_version
+        )
+        program = holed_program(self.codec, source, self.config.hole_id, filename, all_holes=all_holes)
+        bound = None
+        if check is not None:
+            tree = parse_source(source, filename)
+            holes = [(n.lineno, n.col_offset) for n in select_holes(tree, source, filename, all_holes)]
+            bound = as_check(check).bind(source, filename, holes)
+        done = self._complete_with_answers([program] * samples, cfg, [filename] * samples, retries)
+        ranked = _ranked([(unparse(tree, cfg.target_version).encode(), score) for tree, _, score in done])
+        return select_candidate(ranked, bound, filename)
 
     def function_program(self, prompt_source: str = "", filename: str = "<prompt>") -> HoledProgram:
         """`prompt_source` plus one hole after it that must become a top-level function definition
@@ -233,6 +333,16 @@ class Generator:
         program = self.function_program(prompt_source, filename)
         trees = self._complete([program] * n, cfg, ["<generated>"] * n, retries)
         return [unparse(t.body[-1], cfg.target_version) for t in trees]
+
+
+def _ranked(items: Sequence[tuple[Any, float]]) -> list[tuple[Any, float]]:
+    """(value, log-probability) pairs, most likely first, each distinct value once (at its best score);
+    ties keep sampling order."""
+    best: dict[Any, float] = {}
+    for value, score in items:
+        if value not in best or score > best[value]:
+            best[value] = score
+    return sorted(best.items(), key=lambda kv: -kv[1])
 
 
 def load(path: str | Path | None = None, device: str | torch.device = "cpu", batch_size: int = 32) -> Generator:

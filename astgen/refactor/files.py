@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from astgen.corpus import python_files
-from astgen.errors import AstgenError, InvalidOptionError, NoHoleError
+from astgen.errors import AstgenError, InvalidOptionError, NoHoleError, NoPassingFillError
 from astgen.refactor.filler import HoleFiller, SamplingConfig
 from astgen.refactor.splice import Span, fill_file_bytes, rewrite_function_bytes, rewrite_span_bytes
 
@@ -52,7 +52,8 @@ class Operation:
 
 @dataclass(frozen=True)
 class FileResult:
-    """The outcome for one file: "changed", "unchanged", "skipped" (no hole to fill) or "error" (with a
+    """The outcome for one file: "changed", "unchanged", "skipped" (no hole to fill), "check-failed" (no
+    sampled fill passed the check; `new` is the most likely one, for display only) or "error" (with a
     one-line message)."""
 
     path: str
@@ -105,6 +106,8 @@ def process_file(gen: HoleFiller, path: Path, op: Operation, sampling: SamplingC
         raise  # about the options, not the file: stops the whole run with one message
     except NoHoleError as e:  # nothing to fill is not a failure: a source tree mostly has no holes
         return FileResult(name, "skipped", str(e), data)
+    except NoPassingFillError as e:  # the most likely fill is shown, never written
+        return FileResult(name, "check-failed", str(e), data, e.best)
     except AstgenError as e:
         return FileResult(name, "error", str(e), data)
     except RecursionError:

@@ -1,7 +1,8 @@
 """What the refactoring tool needs from a model: a `HoleFiller`, and the `SamplingConfig` it is asked with.
 
-The splice only ever calls `fill_holes` on source whose holes are marker names; any object with that
-method (the library's `Generator`, or a test double) can drive it.  The sampling options travel from
+The splice only ever calls `fill_holes` (one filling) or `fill_candidates` (several, with their
+log-probabilities) on source whose holes are marker names; any object with those methods (the
+library's `Generator`, or a test double) can drive it.  The sampling options travel from
 the command line (or the codemod's arguments) to that call as one frozen config."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
 
+from astgen.checks import FileCheck
 from astgen.grammar.versions import RUNNING
 
 __all__ = ["HoleFiller", "SamplingConfig"]
@@ -18,13 +20,17 @@ __all__ = ["HoleFiller", "SamplingConfig"]
 
 @dataclass(frozen=True)
 class SamplingConfig:
-    """How holes are filled: `temperature` 0 is greedy; `max_actions` bounds each hole's length."""
+    """How holes are filled: `temperature` 0 is greedy; `max_actions` bounds each hole's length.  With
+    `samples` > 1 or a `check`, that many fillings are sampled in one batch and the most likely one
+    that passes the check is written (`astgen.checks`)."""
 
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int | None = None
     max_actions: int = 256
     target_version: tuple[int, int] = RUNNING  # the Python whose syntax fills may use
+    samples: int = 1
+    check: FileCheck | None = None
 
 
 class HoleFiller(Protocol):
@@ -43,3 +49,18 @@ class HoleFiller(Protocol):
         generators: Collection[int] = ...,
         target_version: str | tuple[int, int] | None = ...,
     ) -> dict[int, list[ast.stmt] | ast.expr]: ...
+
+    def fill_candidates(
+        self,
+        source: str,
+        samples: int,
+        filename: str = ...,
+        temperature: float = ...,
+        top_p: float = ...,
+        seed: int | None = ...,
+        max_actions: int = ...,
+        retries: int = ...,
+        markers: bool = ...,
+        generators: Collection[int] = ...,
+        target_version: str | tuple[int, int] | None = ...,
+    ) -> list[tuple[dict[int, list[ast.stmt] | ast.expr], float]]: ...

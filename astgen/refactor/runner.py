@@ -2,7 +2,8 @@
 writes or a check, with a progress bar and optionally worker processes.
 
 This is the command line's `infill` / `rewrite` without the option parsing: `run_files` prints what
-the user asked for and returns the exit code (0 done, 1 `check` found changes, 2 some file failed)."""
+the user asked for and returns the exit code (0 done, 1 `check` found changes, 2 some file failed, 3 no
+sampled fill of some file passed its check)."""
 
 from __future__ import annotations
 
@@ -53,10 +54,16 @@ class _LoadOnFirstFill:
         self._loader = loader
         self._filler: HoleFiller | None = None
 
-    def fill_holes(self, *args: Any, **kw: Any) -> dict[int, list[ast.stmt] | ast.expr]:
+    def _get(self) -> HoleFiller:
         if self._filler is None:
             self._filler = self._loader()
-        return self._filler.fill_holes(*args, **kw)
+        return self._filler
+
+    def fill_holes(self, *args: Any, **kw: Any) -> dict[int, list[ast.stmt] | ast.expr]:
+        return self._get().fill_holes(*args, **kw)
+
+    def fill_candidates(self, *args: Any, **kw: Any) -> list[tuple[dict[int, list[ast.stmt] | ast.expr], float]]:
+        return self._get().fill_candidates(*args, **kw)
 
 
 def _error(msg: str) -> None:
@@ -89,11 +96,21 @@ def run_files(
                 results.append(r)
                 bar.update()
     bar.close()
-    errors = changed = 0
+    errors = changed = unchecked = 0
     for r in results:
         if r.status == "error":
             errors += 1
             _error(r.message)
+            continue
+        if r.status == "check-failed":
+            unchecked += 1
+            kept = "left unchanged" if output == "in-place" else "its most likely fill follows, not written"
+            _error(f"{r.message}; {kept}")
+            if output == "diff":
+                sys.stdout.write(unified_diff(r))
+            elif output == "print" and r.new is not None:
+                sys.stdout.buffer.write(r.new)
+            sys.stdout.flush()
             continue
         if r.status != "changed" or r.new is None or r.original is None:
             continue
@@ -126,7 +143,10 @@ def run_files(
         holes = f", {filled} with holes" if op.kind == "infill" else ""
         verb = "would change" if output in ("check", "diff", "print") else "changed"
         files_text = f"{len(results)} file" + ("s" if len(results) != 1 else "")
-        print(f"{files_text}{holes}, {changed} {verb}, {errors} failed", file=sys.stderr)
+        checked = f", {unchecked} without a passing fill" if unchecked else ""
+        print(f"{files_text}{holes}, {changed} {verb}{checked}, {errors} failed", file=sys.stderr)
     if errors:
         return 2
+    if unchecked:
+        return 3
     return 1 if output == "check" and changed else 0

@@ -19,13 +19,14 @@ from typing import Any
 import libcst as cst
 from libcst.metadata import PositionProvider
 
+from astgen.checks import select_candidate
 from astgen.codec.hole_scope import generator_holes
 from astgen.codec.hole_select import select_holes
 from astgen.codec.holes import no_hole_error
 from astgen.codec.markers import marker_index, marker_name
 from astgen.codec.source import deep_recursion, quiet_parse
 from astgen.codec.text import unparse
-from astgen.errors import AstgenError, UnsupportedSourceError
+from astgen.errors import AstgenError, NoPassingFillError, UnsupportedSourceError
 from astgen.grammar.versions import RUNNING
 from astgen.refactor.filler import HoleFiller, SamplingConfig
 
@@ -456,18 +457,53 @@ def _fill_numbered(
     generators = (
         generator_holes(quiet_parse(original.code, filename), quiet_parse(numbered.code, filename)) if original else []
     )
-    fills = gen.fill_holes(
-        numbered.code,
-        filename=filename,
-        temperature=sampling.temperature,
-        top_p=sampling.top_p,
-        seed=sampling.seed,
-        max_actions=sampling.max_actions,
-        markers=True,
-        generators=generators,
-        target_version=sampling.target_version,
-    )
-    splicer = _Splicer(fills, sampling.target_version)
+    options: dict[str, Any] = {
+        "filename": filename,
+        "temperature": sampling.temperature,
+        "top_p": sampling.top_p,
+        "seed": sampling.seed,
+        "max_actions": sampling.max_actions,
+        "markers": True,
+        "generators": generators,
+        "target_version": sampling.target_version,
+    }
+    if sampling.samples == 1 and sampling.check is None:
+        return _splice_fills(numbered, gen.fill_holes(numbered.code, **options), filename, sampling.target_version)
+    return _select(gen, numbered, filename, sampling, options)
+
+
+def _select(
+    gen: HoleFiller, numbered: cst.Module, filename: str, sampling: SamplingConfig, options: dict[str, Any]
+) -> bytes:
+    """Sample `sampling.samples` fillings, splice each, and return the most likely one that passes the
+    check (bound before any sampling); NoPassingFillError carries the most likely one if none passes."""
+    bound = None
+    if sampling.check is not None:
+        tree = quiet_parse(numbered.code, filename)
+        holes = [(n.lineno, n.col_offset) for n in ast.walk(tree) if isinstance(n, ast.Name) and _is_marker(n)]
+        bound = sampling.check.bind(numbered.code, filename, holes)
+    ranked: dict[bytes, float] = {}
+    failures: list[str] = []
+    for fills, score in gen.fill_candidates(numbered.code, sampling.samples, **options):
+        try:
+            data = _splice_fills(numbered, fills, filename, sampling.target_version)
+        except AstgenError as e:
+            failures.append(str(e))
+            continue
+        ranked[data] = max(score, ranked.get(data, score))
+    if not ranked:
+        raise AstgenError(failures[0] if failures else f"{filename}: no candidate filling")
+    selection = select_candidate(sorted(ranked.items(), key=lambda kv: -kv[1]), bound, filename)
+    if selection.passed is False:
+        raise NoPassingFillError(selection.message, selection.chosen.data)
+    return selection.chosen.data
+
+
+def _splice_fills(
+    numbered: cst.Module, fills: dict[int, list[ast.stmt] | ast.expr], filename: str, target: tuple[int, int]
+) -> bytes:
+    """The numbered module with its marker holes replaced by `fills`; AstgenError unless it compiles."""
+    splicer = _Splicer(fills, target)
     out = numbered.visit(splicer)
     missing = set(fills) - splicer.used
     if missing:

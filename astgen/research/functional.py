@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import ast
 import doctest
-import keyword
-import re
 import sys
 import time
 from collections import Counter
@@ -19,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PurePath
 
+from astgen.checks import module_name
 from astgen.codec import unparse
 from astgen.sandbox import SandboxResult, run_sandboxed
 
@@ -32,9 +31,6 @@ __all__ = [
     "run_check",
 ]
 
-_LIBRARY_DIR = re.compile(r"python\d+(\.\d+)?|site-packages|dist-packages")
-_FALLBACK_MODULE = "heldout_module"
-
 
 @dataclass(frozen=True)
 class FunctionalTask:
@@ -45,29 +41,6 @@ class FunctionalTask:
     function: str  # name of a top-level function (def at module level)
     lineno: int  # line of its `def` in `source` (1-based)
     check: str  # "doctest" or "test"
-
-
-def module_name(path: str) -> tuple[str, str]:
-    """A plausible (module name, package) for a file path, so relative imports and reprs work.
-
-    The dotted name below the last `pythonX.Y` / `site-packages` directory (`asyncio/staggered.py` ->
-    `asyncio.staggered`, package `asyncio`); otherwise the file's stem (or its directory's, for `__init__.py`)."""
-    parts = PurePath(path).parts
-    if not parts:
-        return _FALLBACK_MODULE, ""
-    stem = PurePath(parts[-1]).stem
-    marks = [i for i, part in enumerate(parts[:-1]) if _LIBRARY_DIR.fullmatch(part)]
-    if marks:
-        dotted = [*parts[marks[-1] + 1 : -1], stem]
-    else:
-        dotted = [parts[-2], stem] if stem == "__init__" and len(parts) > 1 else [stem]
-    is_package = dotted[-1] == "__init__"
-    if is_package:
-        dotted = dotted[:-1]
-    if not dotted or not all(p.isidentifier() and not keyword.iskeyword(p) for p in dotted):
-        return _FALLBACK_MODULE, ""
-    name = ".".join(dotted)
-    return name, name if is_package else ".".join(dotted[:-1])
 
 
 def _statements_outside_nested_scopes(body: list[ast.stmt]) -> Iterable[ast.AST]:
