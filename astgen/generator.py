@@ -97,14 +97,14 @@ class Generator:
                     )
                     for i in chunk
                 ]
-                chunk_scores: list[float] = []
+                chunk_scores: list[float] | None = [] if scores is not None else None
                 filled = decode_holes(
                     self._decoder(), self.compiled, tasks, cfg, self.config.pad_id, self.config.sep_id, self.stats,
                     hole_id=self.config.hole_id, scores=chunk_scores,
                 )  # fmt: skip
-                for i, actions, score in zip(chunk, filled, chunk_scores):
+                for j, (i, actions) in enumerate(zip(chunk, filled)):
                     answers[i].append(actions)
-                    logp[i] += score
+                    logp[i] += chunk_scores[j] if chunk_scores is not None else 0.0
         if scores is not None:
             scores.extend(logp)
         return answers
@@ -116,17 +116,23 @@ class Generator:
         return [tree for tree, _, _ in self._complete_with_answers(programs, cfg, filenames, retries)]
 
     def _complete_with_answers(
-        self, programs: list[HoledProgram], cfg: DecodeConfig, filenames: Sequence[str], retries: int
+        self,
+        programs: list[HoledProgram],
+        cfg: DecodeConfig,
+        filenames: Sequence[str],
+        retries: int,
+        scored: bool = False,
     ) -> list[tuple[ast.Module, list[list[int]], float]]:
-        """(tree, each hole's actions, log-probability) per program; resampled until it compiles."""
+        """(tree, each hole's actions, log-probability if `scored` else 0) per program; resampled until
+        it compiles."""
         trees: list[tuple[ast.Module, list[list[int]], float] | None] = [None] * len(programs)
         todo = list(range(len(programs)))
         attempt = 0
         while todo:
             scores: list[float] = []
-            answers = self.fill([programs[i] for i in todo], cfg, scores)
+            answers = self.fill([programs[i] for i in todo], cfg, scores if scored else None)
             failed: list[int] = []
-            for i, ans, score in zip(todo, answers, scores):
+            for i, ans, score in zip(todo, answers, scores or [0.0] * len(todo)):
                 tree = self.codec.decode_tree(programs[i].filled(ans))
                 try:
                     quiet_compile(unparse(tree), filenames[i])
@@ -215,6 +221,18 @@ class Generator:
             for i, (symbol, kind, index, ans) in enumerate(zip(program.symbols, program.kinds, program.order, answers))
         }
 
+    def _candidates(
+        self, program: HoledProgram, samples: int, cfg: DecodeConfig, filename: str, retries: int
+    ) -> list[tuple[ast.Module, list[list[int]], float]]:
+        """`samples` scored fillings: with a temperature above 0 the first is the greedy one and the
+        rest are sampled in one batch, so that a check over K candidates never does worse than greedy."""
+        if samples == 1 or cfg.temperature == 0:
+            return self._complete_with_answers([program] * samples, cfg, [filename] * samples, retries, scored=True)
+        greedy = DecodeConfig(**{**cfg.__dict__, "temperature": 0.0})
+        first = self._complete_with_answers([program], greedy, [filename], retries, scored=True)
+        rest = self._complete_with_answers([program] * (samples - 1), cfg, [filename] * (samples - 1), retries, True)
+        return first + rest
+
     def fill_candidates(
         self,
         source: str,
@@ -229,8 +247,9 @@ class Generator:
         generators: Collection[int] = (),
         target_version: str | tuple[int, int] | None = None,
     ) -> list[tuple[dict[int, list[ast.stmt] | ast.expr], float]]:
-        """`samples` fillings of the holes of `source` decoded in one batch, as `fill_holes` returns them,
-        each with its log-probability; most likely first (identical fillings kept once)."""
+        """`samples` fillings of the holes of `source` as `fill_holes` returns them, each with its
+        log-probability, most likely first (identical fillings kept once): the greedy filling and, when
+        sampling, `samples` - 1 more decoded in one batch."""
         if samples < 1:
             raise InvalidOptionError(f"samples must be >= 1, got {samples}")
         cfg = self._config(
@@ -239,7 +258,7 @@ class Generator:
         program = holed_program(
             self.codec, source, self.config.hole_id, filename, markers=markers, generators=generators
         )
-        done = self._complete_with_answers([program] * samples, cfg, [filename] * samples, retries)
+        done = self._candidates(program, samples, cfg, filename, retries)
         ranked = _ranked([(tuple(map(tuple, ans)), score) for _, ans, score in done])
         return [(self._hole_nodes(program, [list(a) for a in ans], markers), score) for ans, score in ranked]
 
@@ -278,7 +297,8 @@ class Generator:
     ) -> Selection:
         """Sample `samples` fillings of the `...` holes in one batch and pick one.
 
-        Candidates are ranked by log-probability (identical sources kept once).  Without a check the most
+        The candidates are the greedy filling and, when sampling, `samples` - 1 sampled ones decoded in
+        one batch; they are ranked by log-probability (identical sources kept once).  Without a check the most
         likely is chosen; with one (`"doctest"`, a function of the filled source returning a truth value,
         or an `astgen.checks` check), candidates are checked most likely first and the first that passes is
         chosen; if none passes, the most likely, with `passed=False`.  Sampling defaults to temperature
@@ -298,7 +318,7 @@ class Generator:
             tree = parse_source(source, filename)
             holes = [(n.lineno, n.col_offset) for n in select_holes(tree, source, filename, all_holes)]
             bound = as_check(check).bind(source, filename, holes)
-        done = self._complete_with_answers([program] * samples, cfg, [filename] * samples, retries)
+        done = self._candidates(program, samples, cfg, filename, retries)
         ranked = _ranked([(unparse(tree, cfg.target_version).encode(), score) for tree, _, score in done])
         return select_candidate(ranked, bound, filename)
 

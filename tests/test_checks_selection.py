@@ -264,3 +264,10 @@ def test_cli_doctest_on_a_file_without_examples_answers_before_the_model_loads(t
     ]
     assert time.monotonic() - start < 30 and "torch" not in out.stderr
     assert path.read_text() == "def f(x):\n    ...\n"
+
+
+def test_sampled_candidates_include_the_greedy_fill(tiny_generator) -> None:  # type: ignore[no-untyped-def]
+    source = "def f(x):\n    return ...\n"
+    greedy = tiny_generator.infill(source, max_actions=8)
+    selection = tiny_generator.infill_candidates(source, samples=4, seed=2, max_actions=8)
+    assert greedy in {c.source for c in selection.candidates}
