@@ -95,6 +95,29 @@ def module_name(path: str) -> tuple[str, str]:
     return name, name if is_package else ".".join(dotted[:-1])
 
 
+def _import_location(filename: str) -> tuple[str, str, str]:
+    """(module name, package, folder for sys.path) under which a file's doctests import it: for a file on
+    disk, its dotted name through the enclosing folders that have an `__init__.py` and the folder above
+    the top package, so that `from pkg.mod import f` in an example finds the filled module and its
+    siblings; otherwise `module_name` and no folder."""
+    path = Path(filename)
+    if not path.is_file():
+        name, package = module_name(filename)
+        return name, package, ""
+    path = path.resolve()
+    parts = [] if path.stem == "__init__" else [path.stem]
+    folder = path.parent
+    while (folder / "__init__.py").is_file() and folder.name.isidentifier() and folder != folder.parent:
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    if not parts or not all(p.isidentifier() and not keyword.iskeyword(p) for p in parts):
+        name, package = module_name(filename)
+        return name, package, str(path.parent)
+    name = ".".join(parts)
+    package = name if path.stem == "__init__" else ".".join(parts[:-1])
+    return name, package, str(folder)
+
+
 def hole_functions(tree: ast.Module, holes: Sequence[Position]) -> list[str]:
     """Qualified names (`f`, `Class.method`) of the functions that contain the holes, in source order.
 
@@ -202,8 +225,7 @@ class DoctestCheck:
                 f"{filename}: --doctest has nothing to run: the holes are in {where}, and neither those "
                 "functions nor the module docstring have doctest examples (>>> lines)"
             )
-        name, package = module_name(filename)
-        folder = str(Path(filename).resolve().parent) if Path(filename).is_file() else ""
+        name, package, folder = _import_location(filename)
         constants = {"NAME": name, "PACKAGE": package, "PATH": filename, "DIRECTORY": folder, "TARGETS": counted}
         prefix = "".join(f"{k} = {v!r}\n" for k, v in constants.items())
 

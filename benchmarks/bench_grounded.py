@@ -100,17 +100,23 @@ def _fill(gen: Generator, task: FunctionalTask, case: InfillCase, mode: str, see
     }
 
 
+def _group(r: dict[str, Any]) -> str:
+    """A hole's row in the tables: its task's check and its kind (a `test*` function's statement or body
+    hole can pass by dropping asserts, a doctest hole cannot: they are kept apart)."""
+    return f"{r['check']} {r['kind']}"
+
+
 def _table(results: list[dict[str, Any]]) -> dict[str, Any]:
-    kinds = sorted({r["kind"] for r in results})
+    groups = sorted({_group(r) for r in results})
     out: dict[str, Any] = {}
     for mode in MODES:
         per: dict[str, Any] = {}
-        for kind in [*kinds, "all"]:
-            rows = [r[mode] for r in results if kind == "all" or r["kind"] == kind]
+        for group in [*groups, "all"]:
+            rows = [r[mode] for r in results if group == "all" or _group(r) == group]
             if not rows:
                 continue
             n = len(rows)
-            per[kind] = {
+            per[group] = {
                 "n": n,
                 "pass": sum(r["pass"] for r in rows),
                 "exact": sum(r["exact"] for r in rows),
@@ -124,7 +130,7 @@ def _table(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _markdown(table: dict[str, Any]) -> str:
     lines = [
-        "| mode | kind | holes | pass | exact | model calls / hole | row-calls / hole | s / hole |",
+        "| mode | check, hole kind | holes | pass | exact | model calls / hole | row-calls / hole | s / hole |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for mode, per in table.items():
@@ -145,7 +151,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-check-seconds", type=float, default=1.0, help="skip tasks whose check is slower")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default=None, help="write the results here")
+    ap.add_argument("--from-json", default=None, help="only print the tables of an earlier run's JSON")
     args = ap.parse_args(argv)
+    if args.from_json:
+        print(_markdown(_table(json.loads(Path(args.from_json).read_text())["holes_detail"])))
+        return
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     docs = _documents(Path(args.data))

@@ -271,3 +271,14 @@ def test_sampled_candidates_include_the_greedy_fill(tiny_generator) -> None:  # 
     greedy = tiny_generator.infill(source, max_actions=8)
     selection = tiny_generator.infill_candidates(source, samples=4, seed=2, max_actions=8)
     assert greedy in {c.source for c in selection.candidates}
+
+
+def test_doctest_check_imports_the_filled_module_under_its_package_name(tmp_path: Path) -> None:
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    source = "def f(x):\n    '''\n    >>> from pkg.mod import f\n    >>> f(2)\n    3\n    '''\n    ...\n"
+    (package / "mod.py").write_text(source.replace("    ...", "    return x"))  # the file on disk fails
+    run = DoctestCheck().bind(source, str(package / "mod.py"), _holes(source))
+    assert run(source.replace("    ...", "    return x + 1").encode()).passed
+    assert not run(source.replace("    ...", "    return x").encode()).passed
