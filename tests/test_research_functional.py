@@ -6,13 +6,13 @@ import ast
 
 import pytest
 
+from astgen.checks import module_name
 from astgen.research.functional import (
     FunctionalTask,
     broken_source,
     candidate_tasks,
     check_script,
     find_tasks,
-    module_name,
     run_check,
 )
 from astgen.sandbox import run_sandboxed
@@ -191,7 +191,7 @@ def test_check_script_registers_the_module_under_a_derived_name() -> None:
         ("/usr/lib/python3.11/secrets.py", ("secrets", "")),
         ("some/dir/tool.py", ("tool", "")),
         ("some/pkg/__init__.py", ("pkg", "pkg")),
-        ("/x/lib/python3.11/site-packages/bad-name/mod.py", ("heldout_module", "")),
+        ("/x/lib/python3.11/site-packages/bad-name/mod.py", ("checked_module", "")),
     ],
 )
 def test_module_name(path: str, expected: tuple[str, str]) -> None:

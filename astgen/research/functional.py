@@ -27,7 +27,6 @@ __all__ = [
     "broken_source",
     "check_script",
     "find_tasks",
-    "module_name",
     "run_check",
 ]
 
