@@ -15,6 +15,7 @@ with the candidate's bytes.  Model-written code runs only in `astgen.sandbox`:
 from __future__ import annotations
 
 import ast
+import copy
 import doctest
 import keyword
 import re
@@ -234,7 +235,45 @@ class DoctestCheck:
             result = run_sandboxed(script, timeout_s=self.timeout_s, memory_mb=self.memory_mb)
             return CheckOutcome(result.passed, result.detail, result.seconds)
 
+        if run(_raising(tree, holes).encode()).passed:
+            raise NoCheckError(
+                f"{filename}: --doctest cannot check these holes: the examples pass even when the code at the "
+                "holes raises, so they never run it (an example that imports the function from an installed "
+                "copy tests that copy)"
+            )
         return run
+
+
+class _Raise(ast.NodeTransformer):
+    """Replaces each hole by code that raises: a statement hole by `raise`, an expression hole by a
+    generator's `throw` (an expression that raises)."""
+
+    def __init__(self, holes: set[Position]):
+        self.holes = holes
+
+    def _at(self, node: ast.AST) -> bool:
+        return (getattr(node, "lineno", None), getattr(node, "col_offset", None)) in self.holes
+
+    def visit_Expr(self, node: ast.Expr) -> ast.AST:
+        if self._at(node.value):
+            return ast.Raise(exc=ast.Call(ast.Name("AssertionError", ast.Load()), [ast.Constant("hole")], []))
+        return self.generic_visit(node)
+
+    def visit(self, node: ast.AST) -> ast.AST:
+        if isinstance(node, ast.expr) and self._at(node) and isinstance(node, ast.Constant | ast.Name):
+            gen = ast.GeneratorExp(
+                ast.Name("_", ast.Load()),
+                [ast.comprehension(ast.Name("_", ast.Store()), ast.Tuple([], ast.Load()), [], 0)],
+            )
+            throw = ast.Attribute(gen, "throw", ast.Load())
+            return ast.Call(throw, [ast.Call(ast.Name("AssertionError", ast.Load()), [ast.Constant("hole")], [])], [])
+        return super().visit(node)
+
+
+def _raising(tree: ast.Module, holes: Sequence[Position]) -> str:
+    """The module's source with every hole raising when it runs (is the check exercising the holes?)."""
+    changed = _Raise(set(holes)).visit(copy.deepcopy(tree))  # a copy keeps the positions `holes` name
+    return ast.unparse(ast.fix_missing_locations(changed))
 
 
 def _docstring(node: ast.AST | None) -> str | None:

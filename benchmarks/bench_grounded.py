@@ -34,6 +34,7 @@ import torch
 
 from astgen.checks import CallableCheck
 from astgen.codec import read_source, unparse
+from astgen.errors import AstgenError
 from astgen.generator import Generator, load
 from astgen.research.cases import InfillCase, cases_in_function
 from astgen.research.functional import FunctionalTask, find_tasks, run_check
@@ -74,6 +75,10 @@ def _holes(tasks: list[FunctionalTask], max_check_s: float) -> list[tuple[Functi
         if run_check(task, task.source).seconds > max_check_s:
             continue
         for case in cases_in_function(task.path, task.source, task.function, seed=k, kinds=("expr", "stmt", "body")):
+            try:
+                ast.parse(case.filled_text("..."))
+            except SyntaxError:
+                continue  # a target position: `...` cannot stand there (the library's holes are `...`)
             broken = _RAISE_STMT if case.kind in ("stmt", "body") else _RAISE_EXPR
             if not run_check(task, case.filled_text(broken)).passed:
                 out.append((task, case))
@@ -85,10 +90,17 @@ def _fill(gen: Generator, task: FunctionalTask, case: InfillCase, mode: str, see
     check = CallableCheck(lambda source: run_check(task, source).passed)
     calls, rows = gen.stats.model_calls, gen.stats.row_calls
     start = time.perf_counter()
-    selection = gen.infill_candidates(
-        case.filled_text("..."), samples, check, filename=task.path, temperature=temperature, top_p=top_p,
-        seed=seed, max_actions=256, all_holes=True,
-    )  # fmt: skip
+    try:
+        selection = gen.infill_candidates(
+            case.filled_text("..."), samples, check, filename=task.path, temperature=temperature, top_p=top_p,
+            seed=seed, max_actions=256, all_holes=True,
+        )  # fmt: skip
+    except AstgenError as e:  # e.g. InfillError: no filling compiled (counted as a failure, reported)
+        return {
+            "pass": False, "exact": False, "distinct": 0, "checked": 0, "error": str(e),
+            "model_calls": gen.stats.model_calls - calls, "row_calls": gen.stats.row_calls - rows,
+            "seconds": time.perf_counter() - start,
+        }  # fmt: skip
     return {
         "pass": bool(selection.passed),
         "exact": case.matches(selection.chosen.source),
@@ -164,12 +176,20 @@ def main(argv: list[str] | None = None) -> None:
     found = time.perf_counter() - t0
     print(f"{len(tasks)} tasks, {len(holes)} exercised holes ({found:.0f} s to find)", file=sys.stderr, flush=True)
     gen = load(args.checkpoint)
-    results = []
+    partial = Path(args.json + ".partial") if args.json else None
+    results: list[dict[str, Any]] = []
+    if partial is not None and partial.exists():  # resume an interrupted run (same options)
+        results = [json.loads(line) for line in partial.read_text().splitlines() if line.strip()]
     for k, (task, case) in enumerate(holes):
+        if k < len(results):
+            continue
         row: dict[str, Any] = {"path": task.path, "function": task.function, "check": task.check, "kind": case.kind}
         for mode in MODES:
             row[mode] = _fill(gen, task, case, mode, seed=k)
         results.append(row)
+        if partial is not None:
+            with partial.open("a") as f:
+                f.write(json.dumps(row) + "\n")
         print(
             f"[{k + 1}/{len(holes)}] {task.function} {case.kind}: "
             + " ".join(f"{m}={'P' if row[m]['pass'] else '-'}" for m in MODES),
@@ -191,6 +211,8 @@ def main(argv: list[str] | None = None) -> None:
             "modes": {m: dict(zip(("samples", "temperature", "top_p"), v)) for m, v in MODES.items()},
         }
         Path(args.json).write_text(json.dumps({**meta, "table": table, "holes_detail": results}, indent=1) + "\n")
+        if partial is not None:
+            partial.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

@@ -282,3 +282,15 @@ def test_doctest_check_imports_the_filled_module_under_its_package_name(tmp_path
     run = DoctestCheck().bind(source, str(package / "mod.py"), _holes(source))
     assert run(source.replace("    ...", "    return x + 1").encode()).passed
     assert not run(source.replace("    ...", "    return x").encode()).passed
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "def f(x):\n    '''\n    >>> 1 + 1\n    2\n    '''\n    ...\n",  # the examples never call f
+        "def f(x):\n    '''\n    >>> f(0)\n    '''\n    if x:\n        return ...\n",  # nor reach the hole
+    ],
+)
+def test_doctest_check_that_never_runs_the_holes_is_refused(source: str) -> None:
+    with pytest.raises(NoCheckError, match="cannot check these holes"):
+        DoctestCheck().bind(source, "m.py", _holes(source))

@@ -17,6 +17,8 @@ LAYERS: dict[str, tuple[int, str]] = {
     "astgen.errors": (0, "base"),
     "astgen.corpus": (0, "base"),
     "astgen.grammar": (1, "grammar"),
+    "astgen.sandbox": (1, "checks"),  # running model-written code; torch-free, beside the grammar
+    "astgen.checks": (1, "checks"),
     "astgen.codec": (2, "codec"),
     "astgen.compiled_default": (2, "codec"),
     "astgen.validity": (2, "codec"),
@@ -36,7 +38,15 @@ LAYERS: dict[str, tuple[int, str]] = {
     "astgen.__main__": (6, "cli"),
     "astgen": (6, "cli"),  # the package's own __init__: lazy conveniences over the generator
 }
-TORCH_FREE = ("astgen.grammar", "astgen.codec", "astgen.errors", "astgen.corpus", "astgen.features")
+TORCH_FREE = (
+    "astgen.grammar",
+    "astgen.codec",
+    "astgen.errors",
+    "astgen.corpus",
+    "astgen.features",
+    "astgen.sandbox",
+    "astgen.checks",
+)
 
 
 def _module_name(path: Path) -> str:
