@@ -204,14 +204,10 @@ class Generator:
         hole, one expression otherwise; the program they make compiles.  Keys are the holes' order of
         decoding, or with `markers` (holes written as names `__astgen_hole_<k>__`) the k of each.
         `generators` lists marker holes whose fill must yield (it replaces the only `yield` of a generator)."""
-        cfg = self._config(
-            temperature=temperature, top_p=top_p, seed=seed, max_actions=max_actions, target_version=target_version
+        [(fills, _)] = self.fill_candidates(
+            source, 1, filename, temperature, top_p, seed, max_actions, retries, markers, generators, target_version
         )
-        program = holed_program(
-            self.codec, source, self.config.hole_id, filename, markers=markers, generators=generators
-        )
-        [(_, answers, _)] = self._complete_with_answers([program], cfg, [filename], retries)
-        return self._hole_nodes(program, answers, markers)
+        return fills
 
     def _hole_nodes(
         self, program: HoledProgram, answers: list[list[int]], markers: bool
