@@ -17,9 +17,11 @@ from __future__ import annotations
 import ast
 import copy
 import doctest
+import io
 import keyword
 import re
 import time
+import tokenize
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
@@ -334,7 +336,8 @@ class CallableCheck:
     def bind(self, holed: str, filename: str, holes: Sequence[Position]) -> BoundCheck:
         def run(data: bytes) -> CheckOutcome:
             start = time.monotonic()
-            passed = bool(self.function(data.decode("utf-8")))
+            encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)  # a file's coding cookie
+            passed = bool(self.function(data.decode(encoding)))
             return CheckOutcome(passed, "", time.monotonic() - start)
 
         return run

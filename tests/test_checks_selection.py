@@ -294,3 +294,9 @@ def test_doctest_check_imports_the_filled_module_under_its_package_name(tmp_path
 def test_doctest_check_that_never_runs_the_holes_is_refused(source: str) -> None:
     with pytest.raises(NoCheckError, match="cannot check these holes"):
         DoctestCheck().bind(source, "m.py", _holes(source))
+
+
+def test_callable_check_reads_the_file_in_its_declared_encoding() -> None:
+    run = CallableCheck(lambda source: "é" in source).bind("", "x.py", [])
+    assert run('# -*- coding: latin-1 -*-\nx = "é"\n'.encode("latin-1")).passed
+    assert run('x = "é"\n'.encode()).passed
