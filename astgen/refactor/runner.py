@@ -104,7 +104,8 @@ def run_files(
             continue
         if r.status == "check-failed":
             unchecked += 1
-            kept = "left unchanged" if output == "in-place" else "its most likely fill follows, not written"
+            shown = output in ("diff", "print")
+            kept = "its most likely fill follows, not written" if shown else "left unchanged"
             _error(f"{r.message}; {kept}")
             if output == "diff":
                 sys.stdout.write(unified_diff(r))
