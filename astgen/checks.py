@@ -22,10 +22,10 @@ import keyword
 import re
 import time
 import tokenize
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from astgen.errors import AstgenError, InvalidOptionError, NoCheckError
 from astgen.sandbox import run_command_sandboxed, run_sandboxed
@@ -44,6 +44,7 @@ __all__ = [
     "hole_functions",
     "module_name",
     "project_root",
+    "ranked",
     "select_candidate",
 ]
 
@@ -380,12 +381,25 @@ class Selection:
     message: str
 
 
-def select_candidate(ranked: Sequence[tuple[bytes, float]], check: BoundCheck | None, filename: str) -> Selection:
-    """Pick from (filled file, log-probability) pairs, most likely first: without a check the first; with
-    one, the first that passes, checking in that order and stopping there; if none passes, the first."""
-    if not ranked:
+T = TypeVar("T", bound=Hashable)
+
+
+def ranked(items: Iterable[tuple[T, float]]) -> list[tuple[T, float]]:
+    """(value, log-probability) pairs, most likely first, each distinct value once (at its best score);
+    ties keep the input order."""
+    best: dict[T, float] = {}
+    for value, score in items:
+        if value not in best or score > best[value]:
+            best[value] = score
+    return sorted(best.items(), key=lambda kv: -kv[1])
+
+
+def select_candidate(pairs: Iterable[tuple[bytes, float]], check: BoundCheck | None, filename: str) -> Selection:
+    """Pick from (filled file, log-probability) pairs, ranked by `ranked`: without a check the most likely;
+    with one, the first that passes in that order (the rest are not run); if none passes, the most likely."""
+    candidates = [Candidate(data, score) for data, score in ranked(pairs)]
+    if not candidates:
         raise ValueError("no candidate to select from")
-    candidates = [Candidate(data, score) for data, score in ranked]
     if check is None:
         return Selection(tuple(candidates), candidates[0], None, f"{filename}: most likely of {len(candidates)}")
     for i, candidate in enumerate(candidates):

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from astgen.checks import FileCheck, Selection, as_check, select_candidate
+from astgen.checks import FileCheck, Selection, as_check, ranked, select_candidate
 from astgen.codec import Codec, default_codec, parse_source, unparse
 from astgen.codec.hole_select import select_holes
 from astgen.codec.holes import LIST, HoledProgram, holed_program
@@ -255,8 +255,8 @@ class Generator:
             self.codec, source, self.config.hole_id, filename, markers=markers, generators=generators
         )
         done = self._candidates(program, samples, cfg, filename, retries)
-        ranked = _ranked([(tuple(map(tuple, ans)), score) for _, ans, score in done])
-        return [(self._hole_nodes(program, [list(a) for a in ans], markers), score) for ans, score in ranked]
+        distinct = ranked((tuple(map(tuple, ans)), score) for _, ans, score in done)
+        return [(self._hole_nodes(program, [list(a) for a in ans], markers), score) for ans, score in distinct]
 
     def infill(
         self,
@@ -315,8 +315,8 @@ class Generator:
             holes = [(n.lineno, n.col_offset) for n in select_holes(tree, source, filename, all_holes)]
             bound = as_check(check).bind(source, filename, holes)
         done = self._candidates(program, samples, cfg, filename, retries)
-        ranked = _ranked([(unparse(tree, cfg.target_version).encode(), score) for tree, _, score in done])
-        return select_candidate(ranked, bound, filename)
+        texts = [(unparse(tree, cfg.target_version).encode(), score) for tree, _, score in done]
+        return select_candidate(texts, bound, filename)
 
     def function_program(self, prompt_source: str = "", filename: str = "<prompt>") -> HoledProgram:
         """`prompt_source` plus one hole after it that must become a top-level function definition
@@ -349,16 +349,6 @@ class Generator:
         program = self.function_program(prompt_source, filename)
         trees = self._complete([program] * n, cfg, ["<generated>"] * n, retries)
         return [unparse(t.body[-1], cfg.target_version) for t in trees]
-
-
-def _ranked(items: Sequence[tuple[Any, float]]) -> list[tuple[Any, float]]:
-    """(value, log-probability) pairs, most likely first, each distinct value once (at its best score);
-    ties keep sampling order."""
-    best: dict[Any, float] = {}
-    for value, score in items:
-        if value not in best or score > best[value]:
-            best[value] = score
-    return sorted(best.items(), key=lambda kv: -kv[1])
 
 
 def load(path: str | Path | None = None, device: str | torch.device = "cpu", batch_size: int = 32) -> Generator:

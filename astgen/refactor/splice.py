@@ -482,18 +482,16 @@ def _select(
         tree = quiet_parse(numbered.code, filename)
         holes = [(n.lineno, n.col_offset) for n in ast.walk(tree) if isinstance(n, ast.Name) and _is_marker(n)]
         bound = sampling.check.bind(numbered.code, filename, holes)
-    ranked: dict[bytes, float] = {}
+    spliced: list[tuple[bytes, float]] = []
     failures: list[str] = []
     for fills, score in gen.fill_candidates(numbered.code, sampling.samples, **options):
         try:
-            data = _splice_fills(numbered, fills, filename, sampling.target_version)
+            spliced.append((_splice_fills(numbered, fills, filename, sampling.target_version), score))
         except AstgenError as e:
             failures.append(str(e))
-            continue
-        ranked[data] = max(score, ranked.get(data, score))
-    if not ranked:
+    if not spliced:
         raise AstgenError(failures[0] if failures else f"{filename}: no candidate filling")
-    selection = select_candidate(sorted(ranked.items(), key=lambda kv: -kv[1]), bound, filename)
+    selection = select_candidate(spliced, bound, filename)
     if selection.passed is False:
         raise NoPassingFillError(selection.message, selection.chosen.data)
     return selection.chosen.data
