@@ -36,6 +36,7 @@ import torch
 
 from astgen.codec.hole_scope import FORBID, REQUIRE
 from astgen.codec.holes import LIST, HoleTask
+from astgen.codec.refs import NameRefs, NameTable
 from astgen.errors import GrammarError, InvalidOptionError
 from astgen.features import context_states, special_state_ids, state_ids_of
 from astgen.grammar.actions import END, STOP
@@ -93,6 +94,8 @@ class DecodeStats:
     steps: int = 0  # decoding steps (each takes one action in every unfinished row)
     mask_seconds: float = 0.0  # time spent on the grammar: masks, hole rules and matcher advances
     model_seconds: float = 0.0  # time in the model's forward (on CUDA: until its launch returns)
+    references: int = 0  # names written as one reference token (models with name references)
+    references_refused: int = 0  # references chosen and refused by the grammar (the row chose again)
     per_call_rows: list[int] = field(default_factory=list)
 
     @property
@@ -373,6 +376,82 @@ class _HoleRules:
             self.repeats.advanced(actions.tolist(), self.sep_id)
 
 
+class _RefRows:
+    """Name references (`astgen.codec.refs`) while decoding: each row's name table (built from its
+    prompt, as training builds it), the name being spelled, and the actions of a chosen reference still
+    to feed the matcher.  A reference is offered where a row starts an identifier terminal and the
+    name's first piece is allowed; when one is chosen, a copy of the row's matcher spells the whole name
+    first (the grammar's own check, lookups and budget included), and a name it refuses is masked and
+    the row chooses again.  The model sees the reference once its name is spelled."""
+
+    def __init__(self, refs: NameRefs, compiled: CompiledGrammar, tables: list[NameTable], device: torch.device):
+        self.refs, self.tables = refs, tables
+        n = len(tables)
+        sym_state = state_ids_of(compiled, np.arange(len(compiled.symbol_names))).tolist()
+        self.ident_sym = torch.tensor([s in refs.ident for s in sym_state], dtype=torch.bool, device=device)
+        self.spelling: list[list[int]] = [[] for _ in range(n)]  # pieces of the name being spelled
+        self.queue: list[list[int]] = [[] for _ in range(n)]  # a chosen reference's actions still to take
+        self.token: list[int] = [-1] * n  # that reference
+        self.fresh = [False] * n  # its first action is the one just taken
+        self.verified: dict[int, list[int]] = {}  # this step's accepted references: row -> actions
+        self.chosen = self.refused = 0
+
+    def restrict(self, allowed: torch.Tensor, matcher: Matcher, live: list[int]) -> None:
+        """Queued actions are the only choice; references where a name may start."""
+        at_ident = self.ident_sym[matcher.top].tolist()
+        base = self.refs.ref_base
+        for r in live:
+            if self.queue[r]:
+                allowed[r] = False
+                allowed[r, self.queue[r][0]] = True
+            elif at_ident[r] and not self.spelling[r]:
+                names = self.tables[r].names[: self.refs.slots]
+                if names:
+                    firsts = torch.tensor([nm[0] for nm in names], device=allowed.device)
+                    allowed[r, base : base + len(names)] = allowed[r].index_select(0, firsts)
+
+    def verify(self, matcher: Matcher, r: int, token: int) -> list[int] | None:
+        """The actions reference `token` spells in row r, or None where the grammar refuses them."""
+        name = self.tables[r].name(token - self.refs.ref_base)
+        if name is None:
+            return None
+        probe = matcher.fork([r])
+        acts = [*name, END]
+        for a in acts:
+            if not bool(probe.mask()[0, a]):
+                return None
+            probe.advance(torch.tensor([a], device=matcher.device))
+        return acts
+
+    def chose(self, r: int, token: int, acts: list[int]) -> int:
+        """Row r takes reference `token` (spelling `acts`): the matcher's action now."""
+        self.queue[r] = acts[1:]
+        self.token[r] = token
+        self.fresh[r] = True
+        self.chosen += 1
+        return acts[0]
+
+    def took(self, r: int, action: int, at_ident: bool) -> int | None:
+        """After row r's matcher took `action`: the model token to feed (None: nothing yet, the row
+        is still spelling a reference)."""
+        if self.token[r] >= 0:
+            if self.fresh[r]:
+                self.fresh[r] = False
+                return None
+            self.queue[r].pop(0)
+            if self.queue[r]:
+                return None
+            token, self.token[r] = self.token[r], -1
+            self.tables[r].use(self.tables[r].name(token - self.refs.ref_base))  # type: ignore[arg-type]
+            return token
+        if at_ident and self.refs.is_piece(action):
+            self.spelling[r].append(action)
+        elif at_ident and action == END and self.spelling[r]:
+            self.tables[r].use(tuple(self.spelling[r]))
+            self.spelling[r] = []
+        return action
+
+
 def decode_holes(
     model: Any,
     compiled: CompiledGrammar,
@@ -383,12 +462,15 @@ def decode_holes(
     stats: DecodeStats | None = None,
     hole_id: int | None = None,
     scores: list[float] | None = None,
+    refs: NameRefs | None = None,
 ) -> list[list[int]]:
     """Fill one hole per task; returns each hole's actions (without the closing `<sep>`).  `model`: a
     transformers causal LM or an `astgen.lean.LeanLlama`.  A model with
     tree-state features (`astgen.features`) also needs `hole_id`, the prompt's hole token.
     With a `scores` list, each hole's log-probability (natural log, under the model's masked
     distribution at temperature 1; forced actions count 0) is appended to it in task order.
+    A model with name references (`astgen.codec.refs`) needs `refs` (its layout) and `hole_id`; the
+    returned actions are grammar actions either way.
 
     Raises GrammarError if a prefix is not a valid action sequence of `compiled`."""
     stats = stats if stats is not None else DecodeStats()
@@ -418,18 +500,27 @@ def decode_holes(
     logp = [0.0] * b
     done = [False] * b
     stepper = make_stepper(model, b, pad_id, cfg.lean)  # holds each row's logits after its last token fed
-    states = _prompt_states(compiled, tasks, hole_id) if stepper.states is not None else None
-    if states is not None:
+    need_states = stepper.states is not None or refs is not None
+    prompt_states = _prompt_states(compiled, tasks, hole_id) if need_states else None
+    ref_rows = None
+    if refs is not None and prompt_states is not None:  # the prompts as the model reads them, and their tables
+        packed = [refs.compress(p, st) for p, st in zip(pending, prompt_states)]
+        pending, prompt_states = [c.tokens for c in packed], [c.states for c in packed]
+        ref_rows = _RefRows(refs, compiled, [c.table for c in packed], device)
+    states = prompt_states if stepper.states is not None else None
+    if need_states:
         state_of = torch.from_numpy(state_ids_of(compiled, np.arange(len(compiled.symbol_names)))).to(device)
     max_steps = cfg.max_actions * 2 + 64  # the budget ends holes far earlier; this guards the loop
     with torch.no_grad():
         for _ in range(max_steps):
             t_mask = time.perf_counter()
             allowed = rules.allowed(matcher)
+            live = [r for r in range(b) if not done[r]]
+            if ref_rows is not None:
+                ref_rows.restrict(allowed, matcher, live)
             counts = allowed.sum(1).tolist()
             stats.mask_seconds += time.perf_counter() - t_mask
             forced = [c == 1 for c in counts]
-            live = [r for r in range(b) if not done[r]]
             stuck = [r for r in live if counts[r] == 0]
             if stuck:
                 raise GrammarError(
@@ -451,22 +542,29 @@ def decode_holes(
                 sampled = sample_from_logits(masked, cfg.temperature, cfg.top_p, generator)
                 is_forced = torch.tensor(forced, device=device)
                 choice = torch.where(is_forced, choice, sampled)
+                if ref_rows is not None:
+                    choice = _references(ref_rows, matcher, choice, masked, cfg, generator)
+            token = choice  # what the model chose (a reference stays one token)
+            if ref_rows is not None:
+                choice = choice.clone()
+                for r in live:
+                    tok = int(token[r])
+                    if refs is not None and refs.is_ref(tok):
+                        choice[r] = ref_rows.chose(r, tok, ref_rows.verified.pop(r))
             choice = rules.redirect(choice)
             actions = choice.tolist()
             if scores is not None and need and stepper.logits is not None:
-                chosen = torch.log_softmax(masked.float(), -1).gather(1, choice[:, None].clamp(max=vocab_size - 1))
+                chosen = torch.log_softmax(masked.float(), -1).gather(1, token[:, None].clamp(max=vocab_size - 1))
                 for r, v in enumerate(chosen.squeeze(1).tolist()):
                     if not done[r] and not forced[r] and math.isfinite(v):
                         logp[r] += v
             t_mask = time.perf_counter()
+            at_ident = ref_rows.ident_sym[matcher.top].tolist() if ref_rows is not None else None
             matcher.advance(torch.where(choice >= compiled.n_actions, torch.zeros_like(choice), choice))
             rules.advanced(choice)
             stats.mask_seconds += time.perf_counter() - t_mask
-            if states is not None:  # each action's state: the matcher's top after it (a row's `<sep>` is not fed)
-                after = state_of[matcher.top].tolist()
-                for r in live:
-                    if int(actions[r]) != sep_id:
-                        states[r].append(int(after[r]))
+            # each token's state: the matcher's top after it (a row's `<sep>` is not fed)
+            after = state_of[matcher.top].tolist() if states is not None else None
             stats.steps += 1
             finished = []
             for r in live:
@@ -478,8 +576,12 @@ def decode_holes(
                     finished.append(r)
                     pending[r] = []
                 else:
-                    pending[r].append(a)
                     out[r].append(a)
+                    fed: int | None = a if ref_rows is None else ref_rows.took(r, a, bool(at_ident[r]))  # type: ignore[index]
+                    if fed is not None:
+                        pending[r].append(fed)
+                        if states is not None and after is not None:
+                            states[r].append(int(after[r]))
             if all(done):
                 break
             if finished:
@@ -488,9 +590,38 @@ def decode_holes(
         else:
             raise GrammarError("decoding did not finish within its step guard (a budget bug); please report it")
     stats.holes += b
+    if ref_rows is not None:
+        stats.references += ref_rows.chosen
+        stats.references_refused += ref_rows.refused
     stats.seconds += time.perf_counter() - t_start
     if scores is not None:
         scores.extend(logp)
+    return out
+
+
+def _references(
+    ref_rows: _RefRows,
+    matcher: Matcher,
+    choice: torch.Tensor,
+    masked: torch.Tensor,
+    cfg: DecodeConfig,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
+    """`choice` with each reference the grammar refuses replaced by another choice of its row (the
+    refused one masked in `masked`); the accepted ones' actions go to `ref_rows.verified`."""
+    refs = ref_rows.refs
+    ref_rows.verified = {}
+    out = choice.clone()
+    for r, tok in enumerate(choice.tolist()):
+        while refs.is_ref(tok):
+            acts = ref_rows.verify(matcher, r, tok)
+            if acts is not None:
+                ref_rows.verified[r] = acts
+                break
+            masked[r, tok] = float("-inf")
+            ref_rows.refused += 1
+            tok = int(sample_from_logits(masked[r : r + 1], cfg.temperature, cfg.top_p, generator)[0])
+        out[r] = tok
     return out
 
 

@@ -24,6 +24,7 @@ from astgen.checks import FileCheck, Selection, as_check, ranked, select_candida
 from astgen.codec import Codec, default_codec, parse_source, unparse
 from astgen.codec.hole_select import select_holes
 from astgen.codec.holes import LIST, HoledProgram, holed_program
+from astgen.codec.refs import NameRefs
 from astgen.codec.source import quiet_compile
 from astgen.decoding import DecodeConfig, DecodeStats, decode_holes
 from astgen.errors import InfillError, InvalidOptionError, NoPassingFillWarning
@@ -78,6 +79,13 @@ class Generator:
     def device(self) -> torch.device:
         return model_device(self._decoder())
 
+    @property
+    def refs(self) -> NameRefs | None:
+        """The model's name-reference layout (`astgen.codec.refs`), or None where it spells every name."""
+        if not self.config.name_refs:
+            return None
+        return NameRefs.for_model(self.compiled, self.config.ref_base, self.config.name_refs)
+
     # ------------------------------------------------------------------ holes
     def fill(
         self, programs: Sequence[HoledProgram], cfg: DecodeConfig, scores: list[float] | None = None
@@ -100,7 +108,7 @@ class Generator:
                 chunk_scores: list[float] | None = [] if scores is not None else None
                 filled = decode_holes(
                     self._decoder(), self.compiled, tasks, cfg, self.config.pad_id, self.config.sep_id, self.stats,
-                    hole_id=self.config.hole_id, scores=chunk_scores,
+                    hole_id=self.config.hole_id, scores=chunk_scores, refs=self.refs,
                 )  # fmt: skip
                 for j, (i, actions) in enumerate(zip(chunk, filled)):
                     answers[i].append(actions)

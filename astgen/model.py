@@ -75,6 +75,7 @@ class ModelConfig:
     rope_theta: float = 10000.0
     tie_embeddings: bool = False
     initializer_range: float = 0.02
+    name_refs: int = 0  # reference tokens after the model-only ones (astgen.codec.refs; 0: names are spelled)
 
     def __post_init__(self) -> None:
         positive = ("n_actions", "hidden_size", "n_layers", "n_heads", "intermediate_size", "max_positions")
@@ -88,6 +89,8 @@ class ModelConfig:
             )
         if (self.hidden_size // self.n_heads) % 2:
             raise ValueError("ModelConfig: the head size (hidden_size / n_heads) must be even for rotary embeddings")
+        if not isinstance(self.name_refs, int) or isinstance(self.name_refs, bool) or self.name_refs < 0:
+            raise ValueError(f"ModelConfig.name_refs must be a non-negative integer, got {self.name_refs!r}")
         if self.vocab_size > 65536:
             raise ValueError(f"ModelConfig: vocabulary of {self.vocab_size} tokens does not fit uint16 corpus files")
 
@@ -113,15 +116,22 @@ class ModelConfig:
         return self.n_actions + 3
 
     @property
-    def vocab_size(self) -> int:
+    def ref_base(self) -> int:
+        """The first reference token (`name_refs` of them follow)."""
         return self.n_actions + len(EXTRA_TOKENS)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.n_actions + len(EXTRA_TOKENS) + self.name_refs
 
     def token_name(self, token: int, vocab: ActionVocabulary | None = None) -> str:
         """A readable name for a model token (grammar actions are named through `vocab` if given)."""
         if 0 <= token < self.n_actions:
             return vocab.name(token) if vocab is not None else f"<action {token}>"
-        if self.n_actions <= token < self.vocab_size:
+        if self.n_actions <= token < self.ref_base:
             return EXTRA_TOKENS[token - self.n_actions]
+        if self.ref_base <= token < self.vocab_size:
+            return f"<ref {token - self.ref_base}>"
         raise ValueError(f"token {token} is outside the vocabulary of {self.vocab_size}")
 
     # JSON

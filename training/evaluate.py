@@ -43,15 +43,16 @@ from astgen.model import load_checkpoint, state_embedding
 from astgen.validity import added_name_reports
 from training.data import load_spans, load_split
 from training.fim import FimConfig, sample_holes
-from training.train import eval_documents, evaluate
+from training.train import REFERENCE_KIND, eval_documents, evaluate
 from training.tree_features import StateFeatureLM, StreamStates
 
 __all__ = ["POSITION_KINDS", "bits_per_char", "infill_eval", "main", "position_kinds", "score_documents"]
 
 
 # what a predicted position spells: the tree's structure, a piece of a name that is read (a lookup),
-# of any other name (bound, attribute, keyword, module), of a literal; or the `<end>` of a terminal
-POSITION_KINDS = ("structure", "names read", "other names", "literals", "ends")
+# of any other name (bound, attribute, keyword, module), of a literal, a whole name as a reference
+# (models with name references, astgen.codec.refs); or the `<end>` of a terminal
+POSITION_KINDS = ("structure", "names read", "other names", "literals", REFERENCE_KIND, "ends")
 
 
 def position_kinds(cg: Any) -> tuple[np.ndarray, tuple[str, ...], int]:
@@ -78,8 +79,9 @@ def score_documents(
     emb = state_embedding(gen.model)
     model: Any = gen.model if emb is None else StateFeatureLM(gen.model, emb.num_embeddings, emb)
     start = gen.compiled.start_symbol
+    refs = gen.refs
     return evaluate(
-        model, stream, docs, gen.config, seq_len, 16, gen.device, states, ids, start, kinds, emb is not None
+        model, stream, docs, gen.config, seq_len, 16, gen.device, states, ids, start, kinds, emb is not None, refs
     )
 
 

@@ -23,10 +23,15 @@ import torch
 from astgen.codec.holes import EXPR as EXPR_HOLE
 from astgen.codec.holes import LIST as LIST_HOLE
 from astgen.codec.holes import Hole, layout
+from astgen.codec.refs import NameRefs
 
 __all__ = ["FimConfig", "MixedBatcher", "sample_holes"]
 
 IGNORE = -100
+# with name references, examples are laid out this much longer before they are compressed (a
+# compressed action window is ~0.83 of its length on the standard library); a FIM example tries each
+# factor until it fits, a plain window reads the first and keeps what fits
+_REF_READ = (1.3, 1.18, 1.08)
 # kind ids follow astgen.codec.SPAN_KINDS = ("expr", "stmt", "body", "arg")
 EXPR, STMT, BODY, ARG = 0, 1, 2, 3
 
@@ -123,6 +128,7 @@ class MixedBatcher:
         rank: int = 0,
         states: Any = None,  # an array, or training.tree_features.StreamStates: anything sliced like the stream
         state_ids: dict[str, int] | None = None,
+        refs: NameRefs | None = None,  # names as references (astgen.codec.refs); needs `states`
     ):
         if len(stream) <= seq_len:
             raise ValueError(f"the training stream has {len(stream)} actions, fewer than one window of {seq_len}")
@@ -131,17 +137,26 @@ class MixedBatcher:
         self.seed, self.rank, self.fim = seed, rank, fim
         # optional per-action features laid out exactly like the actions (training.tree_features)
         self.states, self.state_ids = states, state_ids
+        if refs is not None and (states is None or state_ids is None):
+            raise ValueError("name references need the tree states of the stream (states, state_ids)")
+        self.refs = refs
         docs = info["documents"]
         lengths = np.array([d["length"] for d in docs], dtype=np.float64)
         self.doc_p = lengths / lengths.sum()
 
     def _window(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
         start = int(rng.integers(0, len(self.stream) - self.seq_len))
-        row = np.concatenate([[self.ids["bos"]], self.stream[start : start + self.seq_len].astype(np.int64)])
+        # with references a window of actions shrinks: read more, compress, keep seq_len + 1 positions
+        span = self.seq_len if self.refs is None else min(int(self.seq_len * _REF_READ[0]), len(self.stream) - start)
+        row = np.concatenate([[self.ids["bos"]], self.stream[start : start + span].astype(np.int64)])
         if self.states is None or self.state_ids is None:
             return row, None
-        feats = self.states[start : start + self.seq_len].astype(np.int64)
-        return row, np.concatenate([[self.state_ids["bos"]], feats])
+        feats = np.concatenate([[self.state_ids["bos"]], self.states[start : start + span].astype(np.int64)])
+        if self.refs is not None:
+            c = self.refs.compress(row.tolist(), feats.tolist())
+            n = self.seq_len + 1
+            return np.asarray(c.tokens[:n], dtype=np.int64), np.asarray(c.states[:n], dtype=np.int64)
+        return row, feats
 
     def _fim(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None] | None:
         if self.spans is None:
@@ -153,13 +168,27 @@ class MixedBatcher:
         off = int(doc["offset"])
         actions = self.stream[off : off + int(doc["length"])].astype(np.int64)
         suffix_share = float(rng.uniform(0.1, 0.5))
-        seq = layout(actions, holes, self.seq_len + 1, self.ids, suffix_share, with_answers=True)  # type: ignore[arg-type]
+        n = self.seq_len + 1
+        if self.refs is not None:  # references shrink the example: lay out more context if it then fits
+            for read in _REF_READ:
+                got = self._fim_layout(actions, off, int(doc["length"]), holes, int(n * read), suffix_share)
+                if got is not None and len(got[0]) <= n:
+                    return got
+        return self._fim_layout(actions, off, int(doc["length"]), holes, n, suffix_share)
+
+    def _fim_layout(
+        self, actions: np.ndarray, off: int, length: int, holes: list[Hole], n: int, suffix_share: float
+    ) -> tuple[np.ndarray, np.ndarray | None] | None:
+        seq = layout(actions, holes, n, self.ids, suffix_share, with_answers=True)  # type: ignore[arg-type]
         if seq is None:
             return None
         if self.states is None or self.state_ids is None:
             return np.asarray(seq, dtype=np.int64), None
-        feats = layout(self.states[off : off + int(doc["length"])].tolist(), holes, self.seq_len + 1,
-                       self.state_ids, suffix_share, with_answers=True)  # fmt: skip
+        feats = layout(self.states[off : off + length].tolist(), holes, n, self.state_ids, suffix_share,
+                       with_answers=True)  # fmt: skip
+        if self.refs is not None:
+            c = self.refs.compress(seq, feats)  # type: ignore[arg-type]
+            return np.asarray(c.tokens, dtype=np.int64), np.asarray(c.states, dtype=np.int64)
         return np.asarray(seq, dtype=np.int64), np.asarray(feats, dtype=np.int64)
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -48,6 +48,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from astgen.codec.refs import NameRefs
 from astgen.compiled_default import default_compiled
 from astgen.model import ModelConfig, build_model, load_checkpoint, save_checkpoint, vocab_hash
 from astgen.research.baseline import load_token_checkpoint, save_token_checkpoint
@@ -97,6 +98,9 @@ class TrainArgs:
     fim_max_hole: int = _opt(256, "longest hole (actions) cut out for fill-in-the-middle", fixed=True)
     tree_features: bool = _opt(
         False, "add the grammar state of the next action as an input embedding (training.tree_features)", fixed=True
+    )
+    name_refs: int = _opt(
+        0, "reference slots: a name already in the context is one token (astgen.codec.refs; 0: spelled)", fixed=True
     )
     threads: int = _opt(1, "torch CPU threads of this process")
     mixed_precision: str = _opt("no", "bf16 autocast (GPUs, and CPUs with bf16 support)", choices=("no", "bf16"))
@@ -192,6 +196,31 @@ def eval_documents(
     return chosen
 
 
+# the POSITION_KINDS entry (training.evaluate) of reference tokens
+REFERENCE_KIND = "name references"
+
+
+def _scored_rows(
+    windows: list[EvalWindow], feature_windows: list[EvalWindow] | None, refs: NameRefs | None
+) -> list[tuple[np.ndarray, np.ndarray | None, np.ndarray]]:
+    """(tokens, states, scored logit positions) per window; with `refs` the window compressed, a
+    token scored where the last action it stands for is (names cut off by the window's end are not:
+    the next window scores them whole)."""
+    out = []
+    for k, w in enumerate(windows):
+        fw = feature_windows[k].tokens if feature_windows is not None else None
+        if refs is None or fw is None:
+            mask = np.zeros(max(0, len(w.tokens) - 1), dtype=bool)
+            mask[w.lo : w.hi + 1] = True
+            out.append((w.tokens, fw, mask))
+            continue
+        c = refs.compress(w.tokens.tolist(), fw.tolist())
+        last = np.asarray(c.last[1:], dtype=np.int64)  # token q is predicted at logit position q - 1
+        out.append((np.asarray(c.tokens, dtype=np.int64), np.asarray(c.states, dtype=np.int64),
+                    (last >= w.lo + 1) & (last <= w.hi + 1)))  # fmt: skip
+    return out
+
+
 def document_windows(ids: np.ndarray, seq_len: int, bos_id: int, eos_id: int) -> list[EvalWindow]:
     """Windows that score every action of a document exactly once, each after <bos>."""
     x = np.concatenate([np.array([eos_id], dtype=np.int64), ids.astype(np.int64)])
@@ -223,12 +252,15 @@ def evaluate(
     start_state: int = 0,
     categories: tuple[np.ndarray, tuple[str, ...], int] | None = None,
     feed_states: bool = True,
+    refs: NameRefs | None = None,
 ) -> dict[str, Any]:
     """Validation loss (nats per action), bits per action and bits per canonical character.  With
     `states` (training.tree_features), each window also carries its actions' state features (fed to
     the model unless `feed_states` is off).  With `categories` = (category per state id, category
     names, `<end>`'s id) and `states`, the bits per character are also split by what each predicted
-    position spells (`val_bpc_by`; `<end>` of a terminal counts as the last category)."""
+    position spells (`val_bpc_by`; `<end>` of a terminal counts as the last category).  With `refs`
+    (a model with name references, which needs `states`), each window is compressed on its own, as in
+    training, and a reference is scored in the window that scores its name's `<end>`."""
     windows = [
         w
         for d in docs
@@ -247,40 +279,44 @@ def evaluate(
         if states is not None and state_ids is not None
         else None
     )
+    # per window: tokens, states and which logit positions are scored
+    rows = _scored_rows(windows, feature_windows, refs)
     was_training = model.training
     model.eval()
     nll = 0.0
     n = 0
     by = np.zeros(len(categories[1]) if categories is not None else 0)
-    for i in range(0, len(windows), batch_size):
-        group = windows[i : i + batch_size]
-        width = max(len(w.tokens) for w in group)
+    ref_cat = categories[1].index(REFERENCE_KIND) if categories is not None and REFERENCE_KIND in categories[1] else -1
+    for i in range(0, len(rows), batch_size):
+        group = rows[i : i + batch_size]
+        width = max(len(r[0]) for r in group)
         tokens = torch.full((len(group), width), config.pad_id, dtype=torch.long)
         attention = torch.zeros((len(group), width), dtype=torch.long)
-        for j, w in enumerate(group):
-            tokens[j, : len(w.tokens)] = torch.from_numpy(w.tokens)
-            attention[j, : len(w.tokens)] = 1
+        scored = torch.zeros((len(group), width - 1), dtype=torch.bool)
+        feats = torch.zeros((len(group), width), dtype=torch.long)
+        for j, (toks, fts, mask) in enumerate(group):
+            tokens[j, : len(toks)] = torch.from_numpy(toks)
+            attention[j, : len(toks)] = 1
+            scored[j, : len(mask)] = torch.from_numpy(mask)
+            if fts is not None:
+                feats[j, : len(fts)] = torch.from_numpy(fts)
         tokens, attention = tokens.to(device), attention.to(device)
-        if feature_windows is not None:
-            feats = torch.zeros((len(group), width), dtype=torch.long)
-            for j, w in enumerate(feature_windows[i : i + batch_size]):
-                feats[j, : len(w.tokens)] = torch.from_numpy(w.tokens)
         if feature_windows is not None and feed_states:
             logits = model(input_ids=tokens, states=feats.to(device), attention_mask=attention).logits.float()
         else:
             logits = model(input_ids=tokens, attention_mask=attention).logits.float()
-        logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, tokens[:, 1:, None])[..., 0]
-        for j, w in enumerate(group):
-            nll -= float(logp[j, w.lo : w.hi + 1].sum())
-            n += w.hi + 1 - w.lo
+        logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, tokens[:, 1:, None])[..., 0].cpu()
+        nll -= float(logp[scored].sum())
+        n += int(scored.sum())
         if categories is not None and feature_windows is not None:
             # the state fed at position t is the one the action at t + 1 is chosen in
             cat_of, _, end_id = categories
-            cat = torch.from_numpy(cat_of.astype(np.int64))[feats[:, :-1].cpu()]
-            cat = torch.where(tokens[:, 1:].cpu() == end_id, len(by) - 1, cat)
-            for j, w in enumerate(group):
-                part = slice(w.lo, w.hi + 1)
-                np.add.at(by, cat[j, part].numpy(), -logp[j, part].double().cpu().numpy())
+            cat = torch.from_numpy(cat_of.astype(np.int64))[feats[:, :-1]]
+            nxt = tokens[:, 1:].cpu()
+            cat = torch.where(nxt == end_id, len(by) - 1, cat)
+            if refs is not None and ref_cat >= 0:
+                cat = torch.where(nxt >= refs.ref_base, ref_cat, cat)
+            np.add.at(by, cat[scored].numpy(), -logp[scored].double().numpy())
     if was_training:
         model.train()
     chars = sum(d["chars"] for d in docs)
@@ -421,8 +457,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 )
         n_ids = compiled.n_actions
 
-    if args.tree_features and tokens_baseline:
-        raise SystemExit("error: --tree-features needs the AST model (--baseline ast)")
+    if (args.tree_features or args.name_refs) and tokens_baseline:
+        raise SystemExit("error: --tree-features and --name-refs need the AST model (--baseline ast)")
     if resumed is not None:
         if tokens_baseline:
             model, config, _ = load_token_checkpoint(ckpt_dir)
@@ -437,21 +473,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             n_heads=args.heads,
             intermediate_size=args.intermediate,
             max_positions=max(1024, args.seq_len + 1),
+            name_refs=args.name_refs,
         )
         torch.manual_seed(args.seed)
         model = build_model(config)
     states = val_states = None
     state_ids: dict[str, int] | None = None
     if args.tree_features:
-        from astgen.features import n_state_ids, special_state_ids
-        from training.tree_features import StateFeatureLM, StreamStates
+        from astgen.features import n_state_ids
+        from training.tree_features import StateFeatureLM
 
         model = StateFeatureLM(model, n_state_ids(compiled))
         if resumed is not None:
             model.load_states(ckpt_dir)
+    if args.tree_features or args.name_refs:  # (references are found through the tree states)
+        from astgen.features import special_state_ids
+        from training.tree_features import StreamStates
+
         states = StreamStates(compiled, train_stream, train_info)
         val_states = StreamStates(compiled, val_stream, val_info)
         state_ids = special_state_ids(compiled)
+    refs = NameRefs.for_model(compiled, config.ref_base, config.name_refs) if config.name_refs else None
     if config.max_positions < args.seq_len + 1:
         raise SystemExit(
             f"error: --seq-len {args.seq_len} needs {args.seq_len + 1} positions, the model has {config.max_positions}"
@@ -494,7 +536,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     else:
         train_spans = load_spans(args.data, "train", train_info) if args.fim_rate > 0 else None
-        batcher = MixedBatcher(train_stream, train_info, train_spans, *common, states=states, state_ids=state_ids)
+        batcher = MixedBatcher(
+            train_stream, train_info, train_spans, *common, states=states, state_ids=state_ids, refs=refs
+        )
 
         def save_model(folder: Path) -> None:
             unwrapped = accelerator.unwrap_model(model)
@@ -572,6 +616,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 val_states,
                 state_ids,
                 compiled.start_symbol,
+                feed_states=args.tree_features,
+                refs=refs,
             )
             record = {
                 "kind": "eval",
@@ -608,7 +654,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             for group in optimizer.param_groups:
                 group["lr"] = lr
             if args.tree_features:
-                tokens, labels, feats = batcher.batch_with_states(step)
+                tokens, labels, feats = batcher.batch_with_states(step)  # (tokens compressed if name_refs)
             else:
                 (tokens, labels), feats = batcher.batch(step), None
             tokens, labels = tokens.to(accelerator.device), labels.to(accelerator.device)
