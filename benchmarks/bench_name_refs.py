@@ -10,6 +10,8 @@ action (a pointer to its table slot) instead.  Two table orders, each with K slo
 Reported per variant: the share of identifier terminals that become references, the actions per
 canonical character, and the entropy of the slot index (bits a model must spend to pick the slot,
 against the bits it spends today on pieces).  Measured on the standard library's test split.
+`shipped_layout`: the layout models with `name_refs` use (`astgen.codec.refs`: 64 slots, most recent
+first, every identifier terminal), per 512-action window as the model sees it and per whole file.
 
     .venv/bin/python -m benchmarks.bench_name_refs [--limit N] [--json docs/name_refs.json]
 """
@@ -105,13 +107,63 @@ def measure(paths: list[str]) -> dict[str, object]:
     }
 
 
+def _compressed(path: str, slots: int, window: int) -> tuple[int, int, int, int, int] | None:
+    """(actions, visible actions, tokens, visible tokens, canonical characters) of one file under the
+    shipped reference layout (`astgen.codec.refs`), each `window` actions compressed on their own as
+    the model sees them (0: the whole file at once)."""
+    from astgen.codec.refs import NameRefs
+    from astgen.compiled_default import default_compiled
+    from astgen.features import document_states
+    from astgen.grammar.replay import replay
+
+    codec, cg = default_codec(), default_compiled()
+    try:
+        ids = codec.encode(read_source(path), path)
+    except (AstgenError, RecursionError):
+        return None
+    refs = NameRefs.for_model(cg, cg.n_actions + 4, slots)
+    states = document_states(cg, ids).tolist()
+    forced = replay(cg, ids).forced
+    step = window or len(ids)
+    tokens = visible = 0
+    for lo in range(0, len(ids), step):
+        c = refs.compress(ids[lo : lo + step], states[lo : lo + step])
+        tokens += len(c.tokens)
+        visible += sum(1 if refs.is_ref(t) else int(not forced[lo + i]) for t, i in zip(c.tokens, c.last) if i < step)
+        visible += sum(1 for i in c.last if i >= step)  # (pieces of a name cut by the window: chosen)
+    return len(ids), len(ids) - sum(forced), tokens, visible, len(codec.decode(ids))
+
+
+def measure_layout(paths: list[str], slots: int = 64, windows: tuple[int, ...] = (512, 0)) -> list[dict[str, object]]:
+    """Model tokens per canonical character with references, per window size (0: whole files)."""
+    out = []
+    for window in windows:
+        rows = [r for r in (_compressed(p, slots, window) for p in paths) if r is not None]
+        a, va, t, vt, c = (sum(r[i] for r in rows) for i in range(5))
+        out.append(
+            {
+                "slots": slots,
+                "window": window or "file",
+                "files": len(rows),
+                "actions_per_char": round(a / c, 4),
+                "visible_actions_per_char": round(va / c, 4),
+                "tokens_per_char": round(t / c, 4),
+                "visible_tokens_per_char": round(vt / c, 4),
+                "tokens_per_action": round(t / a, 4),
+            }
+        )
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit", type=int, default=0, help="measure only the first N test-split files")
     ap.add_argument("--json", type=Path, help="write the figures here")
     args = ap.parse_args(argv)
     test = [str(f.path) for f in split_files(dedupe(stdlib_files()))["test"]]
-    result = measure(test[: args.limit] if args.limit else test)
+    paths = test[: args.limit] if args.limit else test
+    result = measure(paths)
+    result["shipped_layout"] = measure_layout(paths)
     result["command"] = "python -m benchmarks.bench_name_refs" + (f" --limit {args.limit}" if args.limit else "")
     text = json.dumps(result, indent=1)
     print(text)

@@ -28,15 +28,61 @@ SOURCES = [
 ]
 
 
-NAME: list[int] = []  # the `Name` constructor's id (set by the fixture)
-
-
 @pytest.fixture(scope="module")
 def ref_generator(compiled: CompiledGrammar, codec: Codec) -> Generator:
-    NAME[:] = [compiled.vocab.ctor_id("Name")]
     torch.manual_seed(2)
     cfg = ModelConfig.for_grammar(compiled, hidden_size=32, n_layers=1, n_heads=2, intermediate_size=64, name_refs=8)
     return Generator(build_model(cfg).eval(), cfg, compiled, codec)
+
+
+@pytest.fixture(scope="module")
+def ref_state_generator(compiled: CompiledGrammar, codec: Codec) -> Generator:
+    """A reference model that also reads tree states (as the shipped one does)."""
+    from astgen.features import n_state_ids
+    from astgen.model import attach_state_embedding
+
+    torch.manual_seed(3)
+    cfg = ModelConfig.for_grammar(compiled, hidden_size=32, n_layers=1, n_heads=2, intermediate_size=64, name_refs=8)
+    model = build_model(cfg).eval()
+    attach_state_embedding(model, torch.randn(n_state_ids(compiled), 32))
+    return Generator(model, cfg, compiled, codec)
+
+
+@pytest.mark.parametrize("lean", [True, False], ids=["lean", "transformers"])
+def test_reference_states_are_those_training_lays_out(
+    ref_state_generator: Generator, compiled: CompiledGrammar, codec: Codec, monkeypatch: pytest.MonkeyPatch,
+    lean: bool,
+) -> None:  # fmt: skip
+    """A reference is fed with the state after its name's `<end>`, as `NameRefs.compress` keeps it."""
+    gen, cfg = ref_state_generator, ref_state_generator.config
+    refs = gen.refs
+    assert refs is not None
+    fed: list[tuple[int, int]] = []
+    stepper = LeanStepper if lean else KVStepper
+    original = stepper.feed
+
+    def favour_refs(self, chunks, states=None):  # type: ignore[no-untyped-def]
+        assert states is not None
+        fed.extend(zip(chunks[0], states[0]))
+        original(self, chunks, states)
+        self.logits[:, cfg.ref_base :] += 50.0
+        self.logits[:, compiled.vocab.ctor_id("Name")] += 25.0
+
+    monkeypatch.setattr(stepper, "feed", favour_refs)
+    program = holed_program(codec, SOURCES[0], cfg.hole_id)
+    dcfg = DecodeConfig(max_actions=40, temperature=0.0, lean=lean)
+    before = gen.stats.references
+    [[answer]] = gen.fill([program], dcfg)
+    assert gen.stats.references > before
+    full = list(program.filled([answer]))
+    task = program.task(0, [], dcfg.context, dcfg.max_actions, cfg.bos_id, cfg.sep_id)
+    start, end = len(task.prefix), len(task.prefix) + len(answer)
+    doc = document_states(compiled, full).tolist()
+    sp = special_state_ids(compiled)
+    tokens = [cfg.bos_id, *full[:start], cfg.hole_id, *full[end:], cfg.sep_id, *full[start:end]]
+    states = [sp["bos"], *doc[:start], sp["hole"], *doc[end:], sp["sep"], *doc[start:end]]
+    want = refs.compress(tokens, states)
+    assert fed == list(zip(want.tokens, want.states))[: len(fed)]
 
 
 @pytest.mark.parametrize("lean", [True, False], ids=["lean", "transformers"])
@@ -56,7 +102,7 @@ def test_references_are_fed_as_training_lays_them_out(
         fed.extend(chunks[0])
         original(self, chunks, states)
         self.logits[:, cfg.ref_base :] += 50.0  # prefer any allowed reference
-        self.logits[:, NAME] += 25.0  # and expressions that are names
+        self.logits[:, compiled.vocab.ctor_id("Name")] += 25.0  # and expressions that are names
 
     monkeypatch.setattr(stepper, "feed", favour_refs)
     program = holed_program(codec, source, cfg.hole_id)
@@ -105,7 +151,7 @@ def test_a_reference_the_grammar_refuses_is_never_taken(
         original(self, chunks, states)
         self.logits[:, cfg.ref_base :] += 50.0
         self.logits[:, cfg.ref_base + wanted] += 30.0
-        self.logits[:, NAME] += 25.0
+        self.logits[:, compiled.vocab.ctor_id("Name")] += 25.0
 
     monkeypatch.setattr(LeanStepper, "feed", favour)
     before, refused = gen.stats.references, gen.stats.references_refused
