@@ -461,29 +461,19 @@ def _sampling(
     check_cmd: str | None,
     check_timeout: float | None,
 ):  # type: ignore[no-untyped-def]
-    """The SamplingConfig of `infill` / `rewrite`: sampling defaults follow --samples; one check at most."""
-    from astgen.checks import CommandCheck, DoctestCheck
-    from astgen.refactor import SamplingConfig
+    """The SamplingConfig of `infill` / `rewrite` (`astgen.refactor.sampling_config`; exit 2 on options
+    that do not go together)."""
+    from astgen.errors import InvalidOptionError
+    from astgen.refactor import sampling_config
 
-    if doctest and check_cmd is not None:
-        _fail("choose at most one of --doctest and --check-cmd")
-    many = samples > 1
-    check: DoctestCheck | CommandCheck | None = None
-    if doctest:
-        check = DoctestCheck() if check_timeout is None else DoctestCheck(timeout_s=check_timeout)
-    elif check_cmd is not None:
-        if not check_cmd.strip():
-            _fail("--check-cmd needs a command")
-        check = CommandCheck(check_cmd) if check_timeout is None else CommandCheck(check_cmd, timeout_s=check_timeout)
-    return SamplingConfig(
-        temperature=(0.8 if many else 0.0) if temperature is None else temperature,
-        top_p=(0.95 if many else 1.0) if top_p is None else top_p,
-        seed=seed,
-        max_actions=max_actions,
-        target_version=_target(target_version),
-        samples=samples,
-        check=check,
-    )
+    target = _target(target_version)
+    try:
+        return sampling_config(
+            temperature, top_p, seed, max_actions, target, samples, doctest, check_cmd, check_timeout
+        )
+    except InvalidOptionError as e:
+        _fail(str(e))
+        raise  # unreachable: _fail exits
 
 
 @app.command("infill", short_help="Fill the `...` holes of files; keep every other byte.")

@@ -118,3 +118,43 @@ def test_cli_on_a_source_tree_skips_files_without_holes(tmp_path: Path) -> None:
     assert r.returncode == 0 and f"--- a{hole}" in r.stdout and "a//" not in r.stdout  # absolute path header
     r = run_cli("infill", "--print", str(hole), str(hole), "--max-actions", "16")
     assert r.returncode == 0 and r.stdout.count(f"==> {hole} <==\n") == 2  # several files: a header each
+
+
+def test_codemod_keeps_the_most_likely_filling_that_passes_the_doctests() -> None:
+    from astgen.checks import DoctestCheck
+    from tests.test_checks_selection import ADD, _FakeFiller
+
+    filler = _FakeFiller(["return a - b", "return a + b", "return b + a"])
+    cmd = AstgenCommand(CodemodContext(filename="arith.py"), samples=3, doctest=True, generator=filler)  # type: ignore[arg-type]
+    assert isinstance(cmd.sampling.check, DoctestCheck) and cmd.sampling.temperature == 0.8
+    after = cmd.transform_module_impl(cst.parse_module(ADD)).code
+    assert after == ADD.replace("    ...\n", "    return a + b\n", 1) and filler.requests == [3]
+
+
+def test_codemod_fails_a_file_none_of_whose_fillings_passes() -> None:
+    from astgen.errors import NoPassingFillError
+    from tests.test_checks_selection import ADD, _FakeFiller
+
+    cmd = AstgenCommand(
+        CodemodContext(filename="arith.py"),
+        samples=2,
+        doctest=True,
+        generator=_FakeFiller(["pass", "return 0"]),  # type: ignore[arg-type]
+    )
+    with pytest.raises(NoPassingFillError, match="none of 2 distinct candidates passed"):
+        cmd.transform_module_impl(cst.parse_module(ADD))
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"doctest": True, "check_cmd": "pytest"}, "at most one"),
+        ({"samples": 0}, "at least 1"),
+        ({"check_cmd": " "}, "needs a command"),
+    ],
+)
+def test_codemod_refuses_options_that_do_not_go_together(options: dict, message: str) -> None:  # type: ignore[type-arg]
+    from astgen.errors import InvalidOptionError
+
+    with pytest.raises(InvalidOptionError, match=message):
+        AstgenCommand(CodemodContext(filename="m.py"), **options)

@@ -20,7 +20,7 @@ from astgen.refactor.files import (
     unified_diff,
     write_atomic,
 )
-from astgen.refactor.filler import HoleFiller, SamplingConfig
+from astgen.refactor.filler import HoleFiller, SamplingConfig, sampling_config
 from astgen.refactor.splice import Span, fill_file_bytes, parse_file_bytes, rewrite_function_bytes, rewrite_span_bytes
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "HoleFiller",
     "Operation",
     "SamplingConfig",
+    "sampling_config",
     "Span",
     "apply_operation",
     "expand_paths",

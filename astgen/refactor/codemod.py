@@ -3,10 +3,12 @@
     python -m libcst.tool codemod --no-format -x astgen.refactor.codemod.AstgenCommand src/      # fill the `...` holes
     python -m libcst.tool codemod --no-format -x astgen.refactor.codemod.AstgenCommand --function K.run src/k.py
     python -m libcst.tool codemod --no-format -x astgen.refactor.codemod.AstgenCommand --span 12:5-12:30 src/k.py
+    python -m libcst.tool codemod --no-format -x astgen.refactor.codemod.AstgenCommand --samples 16 --doctest src/
 
 `--no-format` matters: without it the tool runs a formatter (black) over each whole file, which
 would change the bytes astgen keeps (and fails if no formatter is installed).  Files without a hole
-are skipped; files astgen cannot handle fail with astgen's one-line message; LibCST's other options
+are skipped; files astgen cannot handle fail with astgen's one-line message (a file none of whose
+--samples passes --doctest or --check-cmd fails too, and stays as it is); LibCST's other options
 (-j, --show-successes, ...) apply as usual."""
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from libcst.codemod import CodemodCommand, CodemodContext, SkipFile
 
 from astgen.errors import NoHoleError
 from astgen.refactor.files import Operation, apply_operation, parse_span
-from astgen.refactor.filler import HoleFiller, SamplingConfig
+from astgen.refactor.filler import HoleFiller, sampling_config
 
 __all__ = ["AstgenCommand"]
 
@@ -46,12 +48,17 @@ class AstgenCommand(CodemodCommand):
         context: CodemodContext,
         function: str | None = None,
         span: str | None = None,
-        temperature: float = 0.0,
+        temperature: float | None = None,
         seed: int | None = None,
         max_actions: int = 256,
         checkpoint: str | None = None,
         generator: HoleFiller | None = None,
         all_holes: bool = False,
+        samples: int = 1,
+        doctest: bool = False,
+        check_cmd: str | None = None,
+        check_timeout: float | None = None,
+        top_p: float | None = None,
     ) -> None:
         super().__init__(context)
         if function and span:
@@ -62,7 +69,11 @@ class AstgenCommand(CodemodCommand):
             self.operation = Operation("span", span=parse_span(span))
         else:
             self.operation = Operation("infill", all_holes=all_holes)
-        self.sampling = SamplingConfig(temperature=temperature, seed=seed, max_actions=max_actions)
+        # (unset temperature / top-p: greedy for one sample, 0.8 / 0.95 for several, as on the command line)
+        self.sampling = sampling_config(
+            temperature, top_p, seed, max_actions,
+            samples=samples, doctest=doctest, check_cmd=check_cmd, check_timeout=check_timeout,
+        )  # fmt: skip
         self.checkpoint = checkpoint
         self.generator = generator
 
@@ -70,7 +81,14 @@ class AstgenCommand(CodemodCommand):
     def add_args(arg_parser: argparse.ArgumentParser) -> None:
         arg_parser.add_argument("--function", default=None, help="regenerate this function's body (f or Class.f)")
         arg_parser.add_argument("--span", default=None, help="regenerate the node covering L:C-L:C (1-based)")
-        arg_parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
+        arg_parser.add_argument(
+            "--temperature", type=float, default=None, help="0 = greedy (default; 0.8 with --samples)"
+        )
+        arg_parser.add_argument("--top-p", type=float, default=None, help="nucleus sampling (0.95 with --samples > 1)")
+        arg_parser.add_argument("--samples", type=int, default=1, help="fillings sampled, the best passing one kept")
+        arg_parser.add_argument("--doctest", action="store_true", help="keep a filling whose doctests pass")
+        arg_parser.add_argument("--check-cmd", default=None, help="keep a filling for which CMD exits 0 (project copy)")
+        arg_parser.add_argument("--check-timeout", type=float, default=None, help="seconds per check run")
         arg_parser.add_argument("--seed", type=int, default=None, help="sampling seed")
         arg_parser.add_argument("--max-actions", type=int, default=256, help="longest hole, in actions")
         arg_parser.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped one)")

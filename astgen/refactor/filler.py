@@ -12,10 +12,11 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
 
-from astgen.checks import FileCheck
+from astgen.checks import CommandCheck, DoctestCheck, FileCheck
+from astgen.errors import InvalidOptionError
 from astgen.grammar.versions import RUNNING
 
-__all__ = ["HoleFiller", "SamplingConfig"]
+__all__ = ["HoleFiller", "SamplingConfig", "sampling_config"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,43 @@ class SamplingConfig:
     target_version: tuple[int, int] = RUNNING  # the Python whose syntax fills may use
     samples: int = 1
     check: FileCheck | None = None
+
+
+def sampling_config(
+    temperature: float | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    max_actions: int = 256,
+    target_version: tuple[int, int] = RUNNING,
+    samples: int = 1,
+    doctest: bool = False,
+    check_cmd: str | None = None,
+    check_timeout: float | None = None,
+) -> SamplingConfig:
+    """The SamplingConfig of the command-line options (the CLI's and the codemod's): sampling defaults
+    follow `samples` (greedy for one, temperature 0.8 and top-p 0.95 for several); one check at most.
+    Raises InvalidOptionError for options that do not go together."""
+    if samples < 1:
+        raise InvalidOptionError(f"--samples must be at least 1, got {samples}")
+    if doctest and check_cmd is not None:
+        raise InvalidOptionError("choose at most one of --doctest and --check-cmd")
+    many = samples > 1
+    check: DoctestCheck | CommandCheck | None = None
+    if doctest:
+        check = DoctestCheck() if check_timeout is None else DoctestCheck(timeout_s=check_timeout)
+    elif check_cmd is not None:
+        if not check_cmd.strip():
+            raise InvalidOptionError("--check-cmd needs a command")
+        check = CommandCheck(check_cmd) if check_timeout is None else CommandCheck(check_cmd, timeout_s=check_timeout)
+    return SamplingConfig(
+        temperature=(0.8 if many else 0.0) if temperature is None else temperature,
+        top_p=(0.95 if many else 1.0) if top_p is None else top_p,
+        seed=seed,
+        max_actions=max_actions,
+        target_version=target_version,
+        samples=samples,
+        check=check,
+    )
 
 
 class HoleFiller(Protocol):
