@@ -278,6 +278,8 @@ def main(argv: list[str] | None = None) -> None:
             "forced": gen.stats.forced,
             "model_calls": gen.stats.model_calls,
             "seconds": round(gen.stats.seconds, 1),
+            "references": gen.stats.references,
+            "references_refused": gen.stats.references_refused,
         }
         print(json.dumps({k: v for k, v in report["infill"].items() if k != "failures"}, indent=1))
     args.out.parent.mkdir(parents=True, exist_ok=True)
