@@ -14,7 +14,9 @@ appended since the previous call.  A call whose ids do not extend the ones it sa
 generate() call: another batch size, a shorter or a different prefix) starts over from its prompt, so
 reusing one processor is safe; `reset()` does the same explicitly.  astgen's own decoder
 (`astgen.decoding`) is faster: it skips the model for forced actions; this processor exists for
-compatibility with the transformers ecosystem."""
+compatibility with the transformers ecosystem.  Only grammar actions pass the mask: with a checkpoint
+that has name references (`ModelConfig.name_refs`) every name is spelled here, since a reference
+needs the decoder's per-row name table (`astgen.decoding`)."""
 
 from __future__ import annotations
 
