@@ -142,7 +142,7 @@ def test_bad_input_is_typed(gen: Generator) -> None:
 
 REPEAT_SOURCES = [
     'import os\n\n\ndef read_lines(path, encoding="utf-8"):\n    with open(path, encoding=encoding) as f:\n        ...\n',
-    "def total(items):\n    result = 0\n    ...\n    return result\n",
+    "def parse_args(argv):\n    options = {}\n    for arg in argv:\n        ...\n    return options\n",
 ]
 
 

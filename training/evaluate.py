@@ -142,6 +142,18 @@ def _statements_of(holed: str, filled: str) -> list[str] | None:
         return None
 
 
+def _hole_text(holed: str, source: str, mark: str = "__hole__") -> str | None:
+    """The text `source` has where `holed` has its one placeholder name (None if the code around it
+    is not written the same way, e.g. parentheses added at the hole's edge)."""
+    k = holed.find(mark)
+    if k < 0 or holed.find(mark, k + 1) >= 0:
+        return None
+    prefix, suffix = holed[:k], holed[k + len(mark) :]
+    if len(source) < len(prefix) + len(suffix) or not (source.startswith(prefix) and source.endswith(suffix)):
+        return None
+    return source[len(prefix) : len(source) - len(suffix)]
+
+
 def infill_eval(
     gen: Generator, data: str, n: int, seed: int, max_actions: int, no_repeat: bool = False
 ) -> dict[str, Any]:
@@ -228,11 +240,17 @@ def infill_eval(
                 row["repeated"] = row.get("repeated", 0) + int(len(set(mine_s)) < len(mine_s))
                 sim = difflib.SequenceMatcher(None, "\n".join(mine_s), "\n".join(ref_s)).ratio()
                 row["similarity_sum"] = row.get("similarity_sum", 0.0) + sim
+        elif holed_src is not None and filled_src is not None:  # an expression: its text against the original's
+            mine_t, ref_t = _hole_text(holed_src, filled_src), _hole_text(holed_src, codec.decode(actions))
+            if mine_t is not None and ref_t is not None:
+                sim = difflib.SequenceMatcher(None, mine_t, ref_t).ratio()
+                row["similarity_sum"] = row.get("similarity_sum", 0.0) + sim
+                row["similarity_n"] = row.get("similarity_n", 0) + 1
     for row in per_kind.values():
         row["exact_rate"] = round(row["exact"] / row["n"], 4)
         row["mean_hole_actions"] = round(row["hole_actions"] / row["n"], 1)
         if "similarity_sum" in row:
-            row["mean_similarity"] = round(row.pop("similarity_sum") / row["n"], 4)
+            row["mean_similarity"] = round(row.pop("similarity_sum") / row.get("similarity_n", row["n"]), 4)
     keys = ("n", "parse", "compile", "outside_same", "exact", "new_name_errors", "fill_name_errors", "suffix_unbound")
     total = {k: sum(r[k] for r in per_kind.values()) for k in keys}
     return {
