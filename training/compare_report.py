@@ -181,6 +181,12 @@ def wins(results: dict[str, Any]) -> list[str]:
     return out
 
 
+def _name_refs(options: str) -> int:
+    """The `--name-refs N` of a run's training options (0: names spelled)."""
+    words = options.split()
+    return int(words[words.index("--name-refs") + 1]) if "--name-refs" in words else 0
+
+
 def write_report(results: dict[str, Any], path: Path, plots_dir: Path) -> None:
     """docs/report.md (or the budget's report path) with every figure and how it was produced; the
     hand-written `report_notes.md` beside it, if there is one, is appended."""
@@ -206,9 +212,11 @@ def write_report(results: dict[str, Any], path: Path, plots_dir: Path) -> None:
         if states
         else ""
     )
+    refs = _name_refs(results.get("options", {}).get("ast", ""))
+    vocab = f"the action vocabulary and its {refs} name-reference ids" if refs else "the action vocabulary"
     w(
         f"- Same architecture (`LlamaForCausalLM`, {p['ast']:,} vs {p['tokens']:,} parameters in the transformer: "
-        "the BPE vocabulary has as many ids as the action vocabulary, the AST model adds its four model-only "
+        f"the BPE vocabulary has as many ids as {vocab}, the AST model adds its four model-only "
         f"tokens{extra})."
     )
     tr = results["training"]
@@ -258,7 +266,7 @@ def write_report(results: dict[str, Any], path: Path, plots_dir: Path) -> None:
             w(
                 "The AST model's bits per character by what each predicted position spells (they sum to its total; "
                 "`training.evaluate.POSITION_KINDS`: a piece of a name that is read, of any other name, of a literal, "
-                "a terminal's `<end>`, or structure):\n"
+                "a whole name as one reference token, a terminal's `<end>`, or structure):\n"
             )
             w("| " + " | ".join(split) + " |")
             w("|" + "---|" * len(split))
