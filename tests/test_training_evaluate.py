@@ -1,4 +1,5 @@
-"""The infill evaluation's hole text: what a fill wrote where the placeholder was (training.evaluate)."""
+"""The infill evaluation's hole text (what a fill wrote where the placeholder was) and statement
+shapes (training.evaluate)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from training.evaluate import _hole_text  # noqa: E402
+from training.evaluate import _hole_text, statement_template  # noqa: E402
 
 HOLED = "x = f(__hole__, 2)\n"
 
@@ -28,3 +29,18 @@ def test_hole_text(source: str, expected: str | None) -> None:
 def test_hole_text_needs_one_placeholder() -> None:
     assert _hole_text("f(__hole__, __hole__)\n", "f(a, b)\n") is None
     assert _hole_text("f(a)\n", "f(a)\n") is None
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("f.x('')", "f.x('', '', '')", True),  # growing copies share a shape
+        ("x = 1", "x = 'a'", True),  # constants are blanked
+        ("f.x(a)", "g.x(a)", False),  # names are kept
+        ("f.x(a)", "f.y(a)", False),  # attributes are kept
+        ("return a", "return a + 1", False),
+        ("if a:\n    b()\n    c()", "if a:\n    b()", True),  # a block is cut to its first statement
+    ],
+)
+def test_statement_template(a: str, b: str, same: bool) -> None:
+    assert (statement_template(a) == statement_template(b)) is same

@@ -46,7 +46,15 @@ from training.fim import FimConfig, sample_holes
 from training.train import REFERENCE_KIND, eval_documents, evaluate
 from training.tree_features import StateFeatureLM, StreamStates
 
-__all__ = ["POSITION_KINDS", "bits_per_char", "infill_eval", "main", "position_kinds", "score_documents"]
+__all__ = [
+    "POSITION_KINDS",
+    "bits_per_char",
+    "infill_eval",
+    "main",
+    "position_kinds",
+    "score_documents",
+    "statement_template",
+]
 
 
 # what a predicted position spells: the tree's structure, a piece of a name that is read (a lookup),
@@ -142,6 +150,23 @@ def _statements_of(holed: str, filled: str) -> list[str] | None:
         return None
 
 
+def statement_template(statement: str) -> str:
+    """A statement's shape: its AST with every constant blanked and every list cut to its first element,
+    so that `f.x('')` and `f.x('', '', '')` share one (the growing copies a fill can write)."""
+
+    class _Shape(ast.NodeTransformer):
+        def generic_visit(self, node: ast.AST) -> ast.AST:
+            for name, value in ast.iter_fields(node):
+                if isinstance(value, list) and len(value) > 1:
+                    setattr(node, name, value[:1])
+            return super().generic_visit(node)
+
+        def visit_Constant(self, node: ast.Constant) -> ast.AST:
+            return ast.Constant(value=None)
+
+    return ast.dump(_Shape().visit(ast.parse(statement)))
+
+
 def _hole_text(holed: str, source: str, mark: str = "__hole__") -> str | None:
     """The text `source` has where `holed` has its one placeholder name (None if the code around it
     is not written the same way, e.g. parentheses added at the hole's edge)."""
@@ -155,11 +180,17 @@ def _hole_text(holed: str, source: str, mark: str = "__hole__") -> str | None:
 
 
 def infill_eval(
-    gen: Generator, data: str, n: int, seed: int, max_actions: int, no_repeat: bool = False
+    gen: Generator,
+    data: str,
+    n: int,
+    seed: int,
+    max_actions: int,
+    no_repeat: bool = False,
 ) -> dict[str, Any]:
     """Fill `n` seeded holes of the test split (n / 4 per kind); returns per-kind figures.  Statement
-    holes also report fills that repeat a top-level statement, and the mean character similarity of
-    the fill to the code it replaces (difflib's ratio: 1 = the same text)."""
+    holes also report fills that repeat a top-level statement (`repeated`) or its shape
+    (`template_repeated`, `statement_template`), every kind the fills that used the whole budget, and
+    the mean character similarity of the fill to the code it replaces (difflib's ratio: 1 = the same text)."""
     codec = gen.codec
     stream, info = load_split(data, "test")
     spans = load_spans(data, "test", info)
@@ -205,9 +236,10 @@ def infill_eval(
         filled = program.filled(ans)
         row = per_kind.setdefault(
             case["kind"],
-            {"n": 0, "parse": 0, "compile": 0, "outside_same": 0, "exact": 0, "hole_actions": 0}
+            {"n": 0, "parse": 0, "compile": 0, "outside_same": 0, "exact": 0, "hole_actions": 0, "at_budget": 0}
             | {"new_name_errors": 0, "fill_name_errors": 0, "suffix_unbound": 0},
         )
+        row["at_budget"] += int(len(ans[0]) >= max_actions)
         mark = _placeholder(codec, LIST if case["kind"] in ("stmt", "body") else EXPR)
         row["n"] += 1
         row["hole_actions"] += len(ans[0])
@@ -238,6 +270,8 @@ def infill_eval(
             ref_s = _statements_of(holed_src, codec.decode(actions))
             if mine_s is not None and ref_s is not None:
                 row["repeated"] = row.get("repeated", 0) + int(len(set(mine_s)) < len(mine_s))
+                shapes = [statement_template(x) for x in mine_s]
+                row["template_repeated"] = row.get("template_repeated", 0) + int(len(set(shapes)) < len(shapes))
                 sim = difflib.SequenceMatcher(None, "\n".join(mine_s), "\n".join(ref_s)).ratio()
                 row["similarity_sum"] = row.get("similarity_sum", 0.0) + sim
         elif holed_src is not None and filled_src is not None:  # an expression: its text against the original's
@@ -251,7 +285,10 @@ def infill_eval(
         row["mean_hole_actions"] = round(row["hole_actions"] / row["n"], 1)
         if "similarity_sum" in row:
             row["mean_similarity"] = round(row.pop("similarity_sum") / row.get("similarity_n", row["n"]), 4)
-    keys = ("n", "parse", "compile", "outside_same", "exact", "new_name_errors", "fill_name_errors", "suffix_unbound")
+    keys = (
+        *("n", "parse", "compile", "outside_same", "exact", "at_budget"),
+        *("new_name_errors", "fill_name_errors", "suffix_unbound"),
+    )
     total = {k: sum(r[k] for r in per_kind.values()) for k in keys}
     return {
         "holes": total,
