@@ -64,6 +64,10 @@ class DecodeConfig:
     host_rows: int = 64  # CPU batches up to this size: the matcher masks and advances row by row (0: batched ops)
     target_version: tuple[int, int] = RUNNING  # generated code uses only syntax this Python accepts
     no_repeat: bool = True  # a statement-list fill never repeats a statement it wrote at the hole's level
+    # a soft penalty on copying a sibling (statements, arguments, entries: `_SiblingCopies`); 0 = off
+    repeat_penalty: float = 1.0
+    repeat_base: float = 1.5  # the penalty grows by this factor per action copied ...
+    repeat_free: int = 3  # ... after this many actions an element may share with an earlier sibling
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "target_version", parse_version(self.target_version))
@@ -256,6 +260,92 @@ class _NoRepeat:
                 self.chose[r].append(self.choice[r])
 
 
+class _SiblingCopies:
+    """A tree-level repetition penalty: in every list the fill writes into (its statements, a call's
+    arguments, a literal's entries, at any depth), an element whose first n actions equal an earlier
+    sibling's makes that sibling's next action cost `repeat_penalty * repeat_base ** (n - repeat_free)`
+    logits once n >= repeat_free.  Greedy fills of a small model otherwise copy an element with one
+    change at its end (`f('')`, `f('', '')`, ...); code rarely does (see docs/model.md).
+
+    A list `Seq(X)` is identified by its stack depth while it is on the stack; its elements begin at
+    the steps where it is on top.  A non-empty list (`X+`) writes its first element above the `Seq`
+    before the `Seq` is first on top: that element is the run of actions just above it that began at
+    an `X`."""
+
+    def __init__(self, b: int, compiled: CompiledGrammar, is_seq: torch.Tensor, cfg: DecodeConfig):
+        self.is_seq = is_seq
+        self.cfg = cfg
+        names = compiled.symbol_names
+        ids = {n: i for i, n in enumerate(names)}
+        self.element = {i: ids.get(n[4:-1], -1) for i, n in enumerate(names) if n.startswith("Seq(")}
+        # per row: list depth -> (earlier elements, the element being written, siblings it still copies)
+        self.lists: list[dict[int, tuple[list[tuple[int, ...]], list[int], list[int]]]] = [{} for _ in range(b)]
+        self.history: list[list[tuple[int, int, int]]] = [[] for _ in range(b)]  # (depth, top, action) per step
+        self.now: tuple[list[int], list[int]] = ([], [])
+
+    def step(self, matcher: Matcher, live: list[int]) -> None:
+        """Before this step's choice: close the lists that ended, start the elements that begin now."""
+        sps, tops = matcher.sp.tolist(), matcher.top.tolist()
+        seq_top = self.is_seq[matcher.top].tolist()
+        self.now = (sps, tops)
+        for r in live:
+            sp, lists = sps[r], self.lists[r]
+            for d in [d for d in lists if d > sp or (d == sp and not seq_top[r])]:
+                del lists[d]
+            if not seq_top[r]:
+                continue
+            if sp in lists:
+                done, cur, _ = lists[sp]
+                done = [*done, tuple(cur)] if cur else done
+            else:
+                done = self._first(r, sp, self.element.get(tops[r], -1))
+            lists[sp] = (done, [], list(range(len(done))))
+
+    def _first(self, r: int, depth: int, element: int) -> list[tuple[int, ...]]:
+        """The element a non-empty list at `depth` wrote before its `Seq` came on top (or none)."""
+        hist = self.history[r]
+        i = len(hist)
+        while i > 0 and hist[i - 1][0] > depth:
+            i -= 1
+        if i == len(hist) or hist[i][1] != element:
+            return []
+        return [tuple(a for _, _, a in hist[i:])]
+
+    def penalize(self, logits: torch.Tensor, live: list[int], firsts: Any = None) -> None:
+        """Lower, in place, the logits of actions that would continue a copy."""
+        cfg = self.cfg
+        for r in live:
+            worst: dict[int, float] = {}
+            for done, cur, copying in self.lists[r].values():
+                n = len(cur)
+                if n < cfg.repeat_free or not copying:
+                    continue
+                amount = cfg.repeat_penalty * cfg.repeat_base ** (n - cfg.repeat_free)
+                for i in copying:
+                    a = done[i][n]
+                    worst[a] = max(worst.get(a, 0.0), amount)
+            if firsts is not None:  # a reference to a name whose first piece is penalised
+                for a, amount in list(worst.items()):
+                    for tok in firsts(r, a):
+                        worst[tok] = max(worst.get(tok, 0.0), amount)
+            if worst:
+                idx = list(worst)
+                logits[r, idx] -= torch.tensor([worst[t] for t in idx], dtype=logits.dtype, device=logits.device)
+
+    def advanced(self, actions: list[int], live: list[int]) -> None:
+        """Record the actions just taken (after `step`)."""
+        sps, tops = self.now
+        for r in live:
+            a = actions[r]
+            self.history[r].append((sps[r], tops[r], a))
+            lists = self.lists[r]
+            for d, (done, cur, copying) in lists.items():
+                n = len(cur)
+                cur.append(a)
+                if copying:
+                    lists[d] = (done, cur, [i for i in copying if len(done[i]) > n + 1 and done[i][n] == a])
+
+
 class _HoleRules:
     """Where each row's hole may end, and its yield rule, as masks over the model vocabulary."""
 
@@ -410,6 +500,11 @@ class _RefRows:
                     firsts = torch.tensor([nm[0] for nm in names], device=allowed.device)
                     allowed[r, base : base + len(names)] = allowed[r].index_select(0, firsts)
 
+    def firsts(self, r: int, action: int) -> list[int]:
+        """Row r's reference tokens whose names start with `action` (a piece)."""
+        names = self.tables[r].names[: self.refs.slots]
+        return [self.refs.ref_base + k for k, nm in enumerate(names) if nm[0] == action]
+
     def verify(self, matcher: Matcher, r: int, token: int) -> list[int] | None:
         """The actions reference `token` spells in row r, or None where the grammar refuses them."""
         name = self.tables[r].name(token - self.refs.ref_base)
@@ -490,6 +585,7 @@ def decode_holes(
     # budget: the shortest completion of everything open now, plus max_actions for the hole
     matcher.set_limit(matcher.steps + matcher.remaining + cfg.max_actions + 1)
     rules = _HoleRules(matcher, tasks, vocab_size, sep_id, cfg.no_repeat)
+    copies = _SiblingCopies(b, compiled, rules.is_seq, cfg) if cfg.repeat_penalty > 0 else None
     generator = None
     if cfg.seed is not None and cfg.temperature > 0:
         generator = torch.Generator(device=device)
@@ -519,6 +615,8 @@ def decode_holes(
             if ref_rows is not None:
                 ref_rows.restrict(allowed, matcher, live)
             counts = allowed.sum(1).tolist()
+            if copies is not None:
+                copies.step(matcher, live)
             stats.mask_seconds += time.perf_counter() - t_mask
             forced = [c == 1 for c in counts]
             stuck = [r for r in live if counts[r] == 0]
@@ -539,6 +637,8 @@ def decode_holes(
             choice = allowed.to(torch.uint8).argmax(1)
             if need and stepper.logits is not None:
                 masked = stepper.logits.masked_fill(~allowed, float("-inf"))
+                if copies is not None:
+                    copies.penalize(masked, live, ref_rows.firsts if ref_rows is not None else None)
                 sampled = sample_from_logits(masked, cfg.temperature, cfg.top_p, generator)
                 is_forced = torch.tensor(forced, device=device)
                 choice = torch.where(is_forced, choice, sampled)
@@ -562,6 +662,8 @@ def decode_holes(
             at_ident = ref_rows.ident_sym[matcher.top].tolist() if ref_rows is not None else None
             matcher.advance(torch.where(choice >= compiled.n_actions, torch.zeros_like(choice), choice))
             rules.advanced(choice)
+            if copies is not None:
+                copies.advanced(actions, live)
             stats.mask_seconds += time.perf_counter() - t_mask
             # each token's state: the matcher's top after it (a row's `<sep>` is not fed)
             after = state_of[matcher.top].tolist() if states is not None else None

@@ -41,8 +41,10 @@ from training.data import load_spans, load_split
 from training.fim import FimConfig, sample_holes
 from training.machine import cpu_name
 
-# every path decodes by the baseline's rules (no_repeat, newer, changes what statement fills write)
-PATHS = {"current": {"no_repeat": False}, "batched-ops": {"lean": False, "host_rows": 0, "no_repeat": False}}
+# every path decodes by the baseline's rules (no_repeat and repeat_penalty, newer, change what statement
+# fills write)
+_OLD_RULES = {"no_repeat": False, "repeat_penalty": 0.0}
+PATHS = {"current": _OLD_RULES, "batched-ops": {"lean": False, "host_rows": 0, **_OLD_RULES}}
 
 
 def test_holes(data: str, n: int, seed: int, hole_id: int, max_hole: int) -> list[HoledProgram]:

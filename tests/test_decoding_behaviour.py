@@ -193,3 +193,61 @@ def test_no_repeat_masks_the_last_choice_of_a_written_statement() -> None:
     assert step([9], False, 9) == [9]
     assert step([7], True, 7) == [7]
     assert step([8], False, 8) == [8]  # the only action: allowed
+
+
+def _shapes(codec: Codec, program: object, answers: list[list[int]]) -> list[str]:
+    from training.evaluate import statement_template
+
+    stmts = codec.decode_hole(program.symbols[0], True, answers[0])  # type: ignore[attr-defined]
+    return [statement_template(ast.unparse(s)) for s in stmts]
+
+
+@pytest.mark.parametrize("source", REPEAT_SOURCES)
+def test_repeat_penalty_fills_repeat_fewer_shapes(shipped: Generator, codec: Codec, source: str) -> None:
+    """Without the sibling-copy penalty the shipped model's greedy fills write one statement shape again
+    and again (`f('')`, `f('', '')`, ...); with it they repeat fewer shapes, and the program compiles."""
+    program = holed_program(codec, source, shipped.config.hole_id)
+    copies = {}
+    for penalty in (0.0, 1.0):
+        [answers] = shipped.fill([program], DecodeConfig(max_actions=120, repeat_penalty=penalty))
+        shapes = _shapes(codec, program, answers)
+        copies[penalty] = len(shapes) - len(set(shapes))
+        compile(codec.decode(program.filled(answers)), "<fill>", "exec")
+    assert copies[0.0] > copies[1.0]
+
+
+def test_sibling_copies_penalise_continuing_a_copy(compiled: CompiledGrammar, codec: Codec) -> None:
+    """Writing `x = g(a, c)` after `x = g(a, b)` in a function body (a non-empty list: its first
+    statement comes before the list's `Seq` is on top): from the 4th action on, the action that would
+    continue the copy costs `1.5 ** (j - 3)` logits at action j; once the statement differs, nothing."""
+    from astgen.decoding import _SiblingCopies
+    from astgen.matcher import Matcher, MatcherConfig
+
+    def diverge(a: str, b: str) -> int:
+        x, y = codec.encode(a), codec.encode(b)
+        return next(i for i, (p, q) in enumerate(zip(x, y)) if p != q)
+
+    head, one, two = "def f(p):\n", "    x = g(a, b)\n", "    x = g(a, c)\n"
+    acts = codec.encode(head + one + two + "    pass\n")
+    start, second = diverge(head + "    pass\n", head + one), diverge(head + one + "    pass\n", head + one + two)
+    stmt1 = acts[start:second]
+    k = diverge(head + one + one, head + one + two) - second  # where the copy stops
+    assert k > 5
+    matcher = Matcher.replayed(compiled, [acts[:start]], torch.device("cpu"), MatcherConfig(strict=False))
+    total = int(matcher.t["sym_local"].shape[0])
+    is_seq = torch.tensor([n.startswith("Seq(") for n in compiled.symbol_names], dtype=torch.bool)
+    is_seq = torch.cat([is_seq, torch.zeros(max(0, total - len(is_seq)), dtype=torch.bool)])
+    copies = _SiblingCopies(1, compiled, is_seq, DecodeConfig(repeat_penalty=1.0))
+    for i in range(start, second + k + 3):
+        copies.step(matcher, [0])
+        logits = torch.zeros(1, compiled.n_actions)
+        copies.penalize(logits, [0])
+        j = i - second
+        if j < 3 or j > k:
+            assert not bool(logits.any()), f"action {j} of the second statement was penalised"
+        else:
+            expected = torch.zeros(compiled.n_actions)
+            expected[stmt1[j]] = -(1.5 ** (j - 3))
+            assert torch.allclose(logits[0], expected), f"action {j}"
+        copies.advanced([acts[i]], [0])
+        matcher.advance(torch.tensor([acts[i]]))

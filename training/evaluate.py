@@ -167,6 +167,15 @@ def statement_template(statement: str) -> str:
     return ast.dump(_Shape().visit(ast.parse(statement)))
 
 
+_EXAMPLES = 8  # fills kept per hole kind, with the code they replace, to read (the first ones: seeded)
+
+
+def _example(examples: dict[str, list[dict[str, str]]], case: dict[str, Any], fill: str, reference: str) -> None:
+    kept = examples.setdefault(case["kind"], [])
+    if len(kept) < _EXAMPLES:
+        kept.append({"doc": case["doc"], "fill": fill, "reference": reference})
+
+
 def _hole_text(holed: str, source: str, mark: str = "__hole__") -> str | None:
     """The text `source` has where `holed` has its one placeholder name (None if the code around it
     is not written the same way, e.g. parentheses added at the hole's edge)."""
@@ -186,6 +195,7 @@ def infill_eval(
     seed: int,
     max_actions: int,
     no_repeat: bool = False,
+    decode_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Fill `n` seeded holes of the test split (n / 4 per kind); returns per-kind figures.  Statement
     holes also report fills that repeat a top-level statement (`repeated`) or its shape
@@ -219,7 +229,8 @@ def infill_eval(
         )
         for c in cases
     ]
-    decode_cfg = DecodeConfig(temperature=0.0, max_actions=max_actions, no_repeat=no_repeat)
+    options = {"temperature": 0.0, "max_actions": max_actions, "no_repeat": no_repeat, **(decode_options or {})}
+    decode_cfg = DecodeConfig(**options)
     t0 = time.perf_counter()
     answers: list[list[list[int]]] = []
     bar = tqdm(total=len(programs), desc="infill", unit="hole", file=sys.stderr, mininterval=10)
@@ -230,6 +241,7 @@ def infill_eval(
     seconds = time.perf_counter() - t0
     per_kind: dict[str, dict[str, Any]] = {}
     failures: list[dict[str, Any]] = []
+    examples: dict[str, list[dict[str, str]]] = {}
     for case, program, ans in zip(cases, programs, answers):
         h = case["hole"]
         actions = case["actions"]
@@ -243,6 +255,7 @@ def infill_eval(
         mark = _placeholder(codec, LIST if case["kind"] in ("stmt", "body") else EXPR)
         row["n"] += 1
         row["hole_actions"] += len(ans[0])
+        row["reference_actions"] = row.get("reference_actions", 0) + h.end - h.start
         holed_src = filled_src = None
         try:
             holed_src = codec.decode(actions[: h.start] + mark + actions[h.end :])
@@ -272,17 +285,24 @@ def infill_eval(
                 row["repeated"] = row.get("repeated", 0) + int(len(set(mine_s)) < len(mine_s))
                 shapes = [statement_template(x) for x in mine_s]
                 row["template_repeated"] = row.get("template_repeated", 0) + int(len(set(shapes)) < len(shapes))
+                shapes = [statement_template(x) for x in ref_s]  # how often the code itself repeats a shape
+                row["reference_template_repeated"] = row.get("reference_template_repeated", 0) + int(
+                    len(set(shapes)) < len(shapes)
+                )
                 sim = difflib.SequenceMatcher(None, "\n".join(mine_s), "\n".join(ref_s)).ratio()
                 row["similarity_sum"] = row.get("similarity_sum", 0.0) + sim
+                _example(examples, case, "\n".join(mine_s), "\n".join(ref_s))
         elif holed_src is not None and filled_src is not None:  # an expression: its text against the original's
             mine_t, ref_t = _hole_text(holed_src, filled_src), _hole_text(holed_src, codec.decode(actions))
             if mine_t is not None and ref_t is not None:
                 sim = difflib.SequenceMatcher(None, mine_t, ref_t).ratio()
                 row["similarity_sum"] = row.get("similarity_sum", 0.0) + sim
                 row["similarity_n"] = row.get("similarity_n", 0) + 1
+                _example(examples, case, mine_t, ref_t)
     for row in per_kind.values():
         row["exact_rate"] = round(row["exact"] / row["n"], 4)
         row["mean_hole_actions"] = round(row["hole_actions"] / row["n"], 1)
+        row["mean_reference_actions"] = round(row.pop("reference_actions") / row["n"], 1)
         if "similarity_sum" in row:
             row["mean_similarity"] = round(row.pop("similarity_sum") / row.get("similarity_n", row["n"]), 4)
     keys = (
@@ -294,11 +314,25 @@ def infill_eval(
         "holes": total,
         "per_kind": per_kind,
         "failures": failures[:20],
+        "examples": examples,
         "seconds": round(seconds, 1),
         "seed": seed,
         "max_actions": max_actions,
         "retries_note": "no resampling here: each hole is decoded once, greedily",
     }
+
+
+def _decode_options(pairs: list[str]) -> dict[str, Any]:
+    """`FIELD=VALUE` pairs as DecodeConfig keyword arguments, each value parsed as its field's type."""
+    fields = {f.name: f for f in dataclasses.fields(DecodeConfig)}
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or name not in fields:
+            raise SystemExit(f"--decode {pair!r}: expected FIELD=VALUE with FIELD one of {', '.join(fields)}")
+        kind = type(fields[name].default)
+        out[name] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -313,6 +347,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--no-repeat", action="store_true", help="decode with DecodeConfig(no_repeat=True)")
+    ap.add_argument(
+        "--decode", action="append", default=[], metavar="FIELD=VALUE", help="another DecodeConfig field (repeatable)"
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     compiled = default_compiled()
@@ -327,7 +364,11 @@ def main(argv: list[str] | None = None) -> None:
         ]
         print(json.dumps(report["bits_per_char"], indent=1))
     if args.infills > 0:
-        report["infill"] = infill_eval(gen, args.data, args.infills, args.seed, args.max_actions, args.no_repeat)
+        options = _decode_options(args.decode)
+        report["infill"] = infill_eval(
+            gen, args.data, args.infills, args.seed, args.max_actions, args.no_repeat, options
+        )
+        report["infill"]["decode_options"] = options
         report["infill"]["decode_stats"] = {
             "actions": gen.stats.actions,
             "forced": gen.stats.forced,
@@ -336,7 +377,7 @@ def main(argv: list[str] | None = None) -> None:
             "references": gen.stats.references,
             "references_refused": gen.stats.references_refused,
         }
-        print(json.dumps({k: v for k, v in report["infill"].items() if k != "failures"}, indent=1))
+        print(json.dumps({k: v for k, v in report["infill"].items() if k not in ("failures", "examples")}, indent=1))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
 
