@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from training.compare_report import _name_refs
+from training.compare_report import name_refs_of
 
 
 @pytest.mark.parametrize(
@@ -17,4 +17,4 @@ from training.compare_report import _name_refs
     ],
 )
 def test_name_refs_is_read_from_the_training_options(options: str, refs: int) -> None:
-    assert _name_refs(options) == refs
+    assert name_refs_of(options) == refs

@@ -41,6 +41,7 @@ from astgen.research.baseline import load_token_checkpoint
 from astgen.research.cases import InfillCase, cases_in_function, compiles, parses, sample_cases
 from astgen.research.token_decoding import MODES, TokenDecoder, top_level_end
 from astgen.validity import added_name_reports, undefined_names
+from training.compare_report import name_refs_of, write_report
 from training.machine import describe
 
 __all__ = ["BUDGETS", "Budget", "main"]
@@ -58,6 +59,7 @@ class Budget:
     ast_run: str
     token_run: str
     train: tuple[str, ...]  # training.train options shared by both runs
+    ast_train: tuple[str, ...]  # and those of the AST run only (its representation)
     steps: int
     bpc_tokens: int  # actions of test documents scored for bits per character
     infill_per_kind: int
@@ -71,6 +73,7 @@ class Budget:
 
 
 _ARCH = tuple("--hidden 192 --intermediate 768 --heads 4 --layers 4 --lr 2e-3".split())
+_SHIPPED = ("--tree-features", "--name-refs", "64")  # the shipped model's representation (training/README.md)
 BUDGETS = {
     "small": Budget(
         name="small",
@@ -85,6 +88,7 @@ BUDGETS = {
             *"--batch-size 8 --seq-len 256 --warmup 20 --eval-every 40 --eval-tokens 8192".split(),
             *"--save-every 40 --threads 2".split(),
         ),
+        ast_train=_SHIPPED,
         steps=160,
         bpc_tokens=20_000,
         infill_per_kind=10,
@@ -102,13 +106,14 @@ BUDGETS = {
         data_limit=None,
         token_data="data/tokens",
         runs_dir="runs",
-        ast_run="default",
+        ast_run="refs-full",
         token_run="tokens",
         train=(
             *_ARCH,
-            *"--batch-size 16 --seq-len 512 --warmup 100 --eval-every 100 --eval-tokens 16384".split(),
-            *"--save-every 50 --threads 2".split(),
+            *"--batch-size 16 --seq-len 512 --warmup 100 --eval-every 200 --eval-tokens 65536".split(),
+            *"--save-every 25 --threads 1".split(),
         ),
+        ast_train=_SHIPPED,
         steps=800,
         bpc_tokens=100_000,
         infill_per_kind=40,
@@ -148,7 +153,8 @@ def ensure_data(b: Budget) -> None:
 
         log(f"building the token corpus into {b.token_data}")
         n_actions = json.loads((Path(b.data) / "train.json").read_text(encoding="utf-8"))["n_actions"]
-        token_data.main(["--data", b.data, "--out", b.token_data, "--vocab-size", str(n_actions)])
+        vocab = n_actions + name_refs_of(" ".join(b.ast_train))  # as many ids as the AST model's vocabulary
+        token_data.main(["--data", b.data, "--out", b.token_data, "--vocab-size", str(vocab)])
 
 
 def _trained_steps(run_dir: Path) -> int:
@@ -169,7 +175,7 @@ def ensure_run(b: Budget, run: str, baseline: str) -> Path:
     if done >= 0:
         args.append("--resume")
     else:
-        args += ["--data", data, "--baseline", baseline, *b.train]
+        args += ["--data", data, "--baseline", baseline, *b.train, *(b.ast_train if baseline == "ast" else ())]
     log(f"training: python -m training.train {' '.join(args)}")
     train.main(args)
     return run_dir / "checkpoint"
@@ -629,7 +635,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     work = Path(b.work)
     work.mkdir(parents=True, exist_ok=True)
     (work / "results.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-    from training.compare_report import write_report
 
     report = Path(args.report or b.report)
     write_report(results, report, work)

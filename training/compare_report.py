@@ -8,7 +8,7 @@ from typing import Any
 
 from astgen.research.cases import CASE_KINDS
 
-__all__ = ["main", "plot_all", "wins", "write_report"]
+__all__ = ["main", "name_refs_of", "plot_all", "wins", "write_report"]
 
 SYSTEMS = ("ast", "tokens-free", "tokens-grammar", "tokens-outlines", "tokens-rejection")
 LABELS = {
@@ -181,7 +181,7 @@ def wins(results: dict[str, Any]) -> list[str]:
     return out
 
 
-def _name_refs(options: str) -> int:
+def name_refs_of(options: str) -> int:
     """The `--name-refs N` of a run's training options (0: names spelled)."""
     words = options.split()
     return int(words[words.index("--name-refs") + 1]) if "--name-refs" in words else 0
@@ -212,7 +212,7 @@ def write_report(results: dict[str, Any], path: Path, plots_dir: Path) -> None:
         if states
         else ""
     )
-    refs = _name_refs(results.get("options", {}).get("ast", ""))
+    refs = name_refs_of(results.get("options", {}).get("ast", ""))
     vocab = f"the action vocabulary and its {refs} name-reference ids" if refs else "the action vocabulary"
     w(
         f"- Same architecture (`LlamaForCausalLM`, {p['ast']:,} vs {p['tokens']:,} parameters in the transformer: "
