@@ -157,12 +157,14 @@ def shipped(compiled: CompiledGrammar, codec: Codec) -> Generator:
 
 @pytest.mark.parametrize("source", REPEAT_SOURCES)
 def test_no_repeat_fills_repeat_fewer_statements(shipped: Generator, codec: Codec, source: str) -> None:
-    """The shipped model's greedy statement fills repeat statements; with `no_repeat` fewer repeat
-    (a copy is still written where the budget leaves no other choice), and the program compiles."""
+    """Without the sibling-copy penalty (so that `no_repeat` is measured alone) the shipped model's
+    greedy statement fills repeat statements; with `no_repeat` fewer repeat (a copy is still written
+    where the budget leaves no other choice), and the program compiles."""
     program = holed_program(codec, source, shipped.config.hole_id)
     copies = {}
     for no_repeat in (False, True):
-        [answers] = shipped.fill([program], DecodeConfig(max_actions=80, no_repeat=no_repeat))
+        config = DecodeConfig(max_actions=80, no_repeat=no_repeat, repeat_penalty=0.0)
+        [answers] = shipped.fill([program], config)
         dumps = [ast.dump(s) for s in codec.decode_hole(program.symbols[0], True, answers[0])]
         copies[no_repeat] = len(dumps) - len(set(dumps))
         compile(codec.decode(program.filled(answers)), "<fill>", "exec")
