@@ -271,7 +271,10 @@ def infill_eval(
                 row["fill_name_errors"] += int(bool(in_fill))
                 row["suffix_unbound"] += int(bool(suffix))
                 added = sorted((in_fill + suffix).elements())
-                failures.append({"doc": case["doc"], "kind": case["kind"], "error": f"pyflakes: {added}"})
+                where = "fill" if in_fill else "suffix"  # an undefined read in the fill, or a suffix read left unbound
+                failures.append(
+                    {"doc": case["doc"], "kind": case["kind"], "where": where, "error": f"pyflakes: {added}"}
+                )
         except Exception as e:  # any failure to decode, parse or compile is reported the same way
             failures.append({"doc": case["doc"], "kind": case["kind"], "error": f"{type(e).__name__}: {e}"[:300]})
         original = _dump(codec, actions[: h.start] + mark + actions[h.end :])
