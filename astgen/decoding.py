@@ -36,11 +36,13 @@ import torch
 
 from astgen.codec.hole_scope import FORBID, REQUIRE
 from astgen.codec.holes import LIST, HoleTask
+from astgen.codec.module_names import module_attributes
 from astgen.codec.refs import NameRefs, NameTable
 from astgen.errors import GrammarError, InvalidOptionError
 from astgen.features import context_states, special_state_ids, state_ids_of
 from astgen.grammar.actions import END, STOP
 from astgen.grammar.compiled import CompiledGrammar
+from astgen.grammar.pieces import load_pieces
 from astgen.grammar.versions import RUNNING, parse_version
 from astgen.matcher import Matcher, MatcherConfig, SeedEntry
 from astgen.stepping import make_stepper, model_device, model_vocab_size
@@ -68,6 +70,8 @@ class DecodeConfig:
     repeat_penalty: float = 1.0
     repeat_base: float = 1.5  # the penalty grows by this factor per action copied ...
     repeat_free: int = 3  # ... after this many actions an element may share with an earlier sibling
+    # strict fills read only attributes an imported module has (`_ModuleAttrs`, `astgen.codec.module_names`)
+    module_attributes: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "target_version", parse_version(self.target_version))
@@ -100,6 +104,8 @@ class DecodeStats:
     model_seconds: float = 0.0  # time in the model's forward (on CUDA: until its launch returns)
     references: int = 0  # names written as one reference token (models with name references)
     references_refused: int = 0  # references chosen and refused by the grammar (the row chose again)
+    module_attributes: int = 0  # attributes of a module restricted to the names it has
+    module_attribute_fallbacks: int = 0  # steps where the grammar allowed none of them (left unrestricted)
     per_call_rows: list[int] = field(default_factory=list)
 
     @property
@@ -547,6 +553,97 @@ class _RefRows:
         return action
 
 
+class _ModuleAttrs:
+    """`module.<attr>` (issue 14): where a fill spells the attribute of a name that refers to an
+    imported module (`HoleContext.modules`) whose attributes are known statically
+    (`astgen.codec.module_names`), only those names may be spelled: pieces along the spellings of the
+    module's attributes, `<end>` after a whole one, references to one.  A row whose grammar mask
+    allows none of them keeps its mask (counted in `fallbacks`)."""
+
+    def __init__(self, compiled: CompiledGrammar, tasks: list[HoleTask], device: torch.device):
+        self.compiled = compiled
+        # the `name` terminal spells only attributes (`Attribute(value: expr, attr: name)`)
+        sym = [n.startswith("name@") for n in compiled.symbol_names]
+        self.attr_sym = torch.tensor(sym, dtype=torch.bool, device=device)
+        self.name_ctor = compiled.vocab.ctor_id("Name")
+        self.piece_base = compiled.vocab.piece_base
+        self.pieces = load_pieces(str(compiled.meta["language"]))
+        self.aliases = [dict(t.context.modules) for t in tasks]
+        self.start = [-1] * len(tasks)  # where in the row's fill the attribute being spelled begins
+        self.trie: list[_Spellings | None] = [None] * len(tasks)
+        self.known: dict[str, _Spellings | None] = {}
+        self.restricted = self.fallbacks = 0
+
+    def _spellings(self, module: str) -> _Spellings | None:
+        if module not in self.known:
+            names = module_attributes(module)
+            spelled = None
+            if names is not None:
+                base = self.piece_base
+                spelled = _Spellings([tuple(base + p for p in self.pieces.encode("name", n.encode())) for n in names])
+            self.known[module] = spelled
+        return self.known[module]
+
+    def _value_name(self, fill: list[int]) -> str | None:
+        """The name the attribute being started reads from, where its value is a plain name (the fill
+        ends with `Name <pieces> <end>`)."""
+        if not fill or fill[-1] != END:
+            return None
+        j = len(fill) - 2
+        while j >= 0 and fill[j] >= self.piece_base:
+            j -= 1
+        if j < 0 or j == len(fill) - 2 or fill[j] != self.name_ctor:
+            return None
+        pieces = self.compiled.vocab.pieces
+        name = b"".join(pieces[a - self.piece_base] for a in fill[j + 1 : -1]).decode("utf-8", "replace")
+        return name
+
+    def restrict(
+        self, allowed: torch.Tensor, matcher: Matcher, live: list[int], out: list[list[int]], refs: _RefRows | None
+    ) -> None:
+        """Rows spelling a module's attribute: only its attributes' pieces, `<end>` and references."""
+        tops = self.attr_sym[matcher.top].tolist()
+        for r in live:
+            if not tops[r]:
+                self.start[r] = -1
+                continue
+            fill = out[r]
+            if self.start[r] < 0 or (len(fill) > self.start[r] and fill[-1] == END):  # a new attribute
+                self.start[r] = len(fill)
+                alias = self._value_name(fill)
+                module = self.aliases[r].get(alias) if alias is not None else None
+                self.trie[r] = self._spellings(module) if module is not None else None
+            trie = self.trie[r]
+            if trie is None or (refs is not None and refs.queue[r]):
+                continue
+            spelled = tuple(fill[self.start[r] :])
+            keep = torch.zeros_like(allowed[r])
+            nxt = trie.next.get(spelled)
+            if nxt:
+                keep[list(nxt)] = True
+            keep[END] = spelled in trie.whole
+            if refs is not None and not spelled:
+                for k, name in enumerate(refs.tables[r].names[: refs.refs.slots]):
+                    keep[refs.refs.ref_base + k] = name in trie.whole
+            row = allowed[r] & keep
+            if bool(row.any()):
+                allowed[r] = row
+                self.restricted += int(not spelled)
+            else:
+                self.fallbacks += 1
+
+
+class _Spellings:
+    """A set of names as piece sequences: the whole ones and, per prefix, the pieces that continue it."""
+
+    def __init__(self, spelled: list[tuple[int, ...]]):
+        self.whole = set(spelled)
+        self.next: dict[tuple[int, ...], set[int]] = {}
+        for s in spelled:
+            for i in range(len(s)):
+                self.next.setdefault(s[:i], set()).add(s[i])
+
+
 def decode_holes(
     model: Any,
     compiled: CompiledGrammar,
@@ -598,6 +695,9 @@ def decode_holes(
     stepper = make_stepper(model, b, pad_id, cfg.lean)  # holds each row's logits after its last token fed
     need_states = stepper.states is not None or refs is not None
     prompt_states = _prompt_states(compiled, tasks, hole_id) if need_states else None
+    attrs = None
+    if cfg.strict and cfg.module_attributes and any(t.context.modules for t in tasks):
+        attrs = _ModuleAttrs(compiled, tasks, device)
     ref_rows = None
     if refs is not None and prompt_states is not None:  # the prompts as the model reads them, and their tables
         packed = [refs.compress(p, st) for p, st in zip(pending, prompt_states)]
@@ -614,6 +714,8 @@ def decode_holes(
             live = [r for r in range(b) if not done[r]]
             if ref_rows is not None:
                 ref_rows.restrict(allowed, matcher, live)
+            if attrs is not None:
+                attrs.restrict(allowed, matcher, live, out, ref_rows)
             counts = allowed.sum(1).tolist()
             if copies is not None:
                 copies.step(matcher, live)
@@ -695,6 +797,9 @@ def decode_holes(
     if ref_rows is not None:
         stats.references += ref_rows.chosen
         stats.references_refused += ref_rows.refused
+    if attrs is not None:
+        stats.module_attributes += attrs.restricted
+        stats.module_attribute_fallbacks += attrs.fallbacks
     stats.seconds += time.perf_counter() - t_start
     if scores is not None:
         scores.extend(logp)

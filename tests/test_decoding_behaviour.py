@@ -253,3 +253,26 @@ def test_sibling_copies_penalise_continuing_a_copy(compiled: CompiledGrammar, co
             assert torch.allclose(logits[0], expected), f"action {j}"
         copies.advanced([acts[i]], [0])
         matcher.advance(torch.tensor([acts[i]]))
+
+
+def test_module_attributes_fills_read_only_what_the_module_has(shipped: Generator, codec: Codec) -> None:
+    """Unrestricted, the shipped model's greedy fill of `read_lines` invents `os` attributes
+    (`os.basename`); restricted (the default), every `os.<attr>` it reads is one `os` has."""
+    import os as os_module
+
+    source = (  # `make demo`'s source
+        'import os\n\n\ndef read_lines(path, encoding="utf-8"):\n'
+        '    """Return the lines of a text file without their line endings."""\n'
+        "    with open(path, encoding=encoding) as f:\n        ...\n\n\n"
+        "def is_hidden(path):\n    name = os.path.basename(path)\n    return name.startswith(...)\n"
+    )
+    program = holed_program(codec, source, shipped.config.hole_id)
+    invented = {}
+    for on in (False, True):
+        before = shipped.stats.module_attributes
+        [answers] = shipped.fill([program], DecodeConfig(max_actions=120, module_attributes=on))
+        tree = ast.parse(codec.decode(program.filled(answers)))
+        reads = [n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and ast.unparse(n.value) == "os"]
+        invented[on] = [a for a in reads if not hasattr(os_module, a)]
+        assert (shipped.stats.module_attributes > before) == on
+    assert invented[False] and not invented[True]

@@ -44,3 +44,18 @@ def test_hole_text_needs_one_placeholder() -> None:
 )
 def test_statement_template(a: str, b: str, same: bool) -> None:
     assert (statement_template(a) == statement_template(b)) is same
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("import os\nos.path\nos.no_such_name\n", {("os", "no_such_name"): 1}),
+        ("import os as o\no.getcwd()\no.nope, o.nope\n", {("o", "nope"): 2}),
+        ("import os\ndef f(os):\n    return os.nope\n", {}),  # not the module there
+        ("x = 1\nx.nope\n", {}),
+    ],
+)
+def test_invented_attributes(source: str, expected: dict[tuple[str, str], int]) -> None:
+    from training.evaluate import invented_attributes
+
+    assert dict(invented_attributes(source)) == expected

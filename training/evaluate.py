@@ -22,6 +22,7 @@ import json
 import sys
 import textwrap
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from astgen.codec import SPAN_KINDS, default_codec
 from astgen.codec.hole_scope import HoleContext, hole_contexts
 from astgen.codec.holes import EXPR, LIST, HoledProgram, program_from_spans
 from astgen.codec.markers import marker_name
+from astgen.codec.module_names import module_aliases, module_attributes
 from astgen.codec.source import quiet_compile
 from astgen.compiled_default import default_compiled
 from astgen.decoding import DecodeConfig
@@ -150,6 +152,20 @@ def _statements_of(holed: str, filled: str) -> list[str] | None:
         return None
 
 
+def invented_attributes(source: str) -> Counter[tuple[str, str]]:
+    """The `alias.attr` reads of `source` whose module (`module_aliases`) statically lacks `attr`
+    (`module_attributes`; modules whose table is unknown are not counted)."""
+    tree = ast.parse(source)
+    aliases = dict(module_aliases(tree))
+    out: Counter[tuple[str, str]] = Counter()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases:
+            table = module_attributes(aliases[node.value.id])
+            if table is not None and node.attr not in table:
+                out[(node.value.id, node.attr)] += 1
+    return out
+
+
 def statement_template(statement: str) -> str:
     """A statement's shape: its AST with every constant blanked and every list cut to its first element,
     so that `f.x('')` and `f.x('', '', '')` share one (the growing copies a fill can write)."""
@@ -265,6 +281,9 @@ def infill_eval(
             quiet_compile(source, case["doc"])
             row["compile"] += 1
             holed = codec.decode(actions[: h.start] + mark + actions[h.end :])
+            row["invented_attributes"] = row.get("invented_attributes", 0) + int(
+                bool(invented_attributes(source) - invented_attributes(holed))
+            )
             in_fill, suffix = added_name_reports(source, codec.decode(actions), holed)
             if in_fill or suffix:
                 row["new_name_errors"] += 1

@@ -22,6 +22,7 @@ from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 
 from astgen.codec.markers import marker_index
+from astgen.codec.module_names import module_aliases
 from astgen.errors import SourceSyntaxError
 
 __all__ = ["FORBID", "FREE", "REQUIRE", "YIELD_RULES", "HoleContext", "generator_holes", "hole_contexts", "own_yields"]
@@ -54,6 +55,9 @@ class HoleContext:
     # names the code after the hole reads in the hole's scope and nothing binds (a statement hole
     # replaced their binding): a statement-list fill must bind each of them before it ends
     must_bind: tuple[str, ...] = ()
+    # (name, module): names that refer to an imported module wherever the file reads them
+    # (`astgen.codec.module_names.module_aliases`); a fill reads only attributes the module has
+    modules: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.yields not in YIELD_RULES:
@@ -79,6 +83,7 @@ def hole_contexts(module: ast.Module, generators: Collection[int] = ()) -> dict[
     statements = {  # holes that stand for statements (only a statement list can bind what is owed)
         marker_index(n.value.id) for n in ast.walk(tree) if isinstance(n, ast.Expr) and isinstance(n.value, ast.Name)
     }
+    modules = tuple((n, m) for n, m in module_aliases(tree) if marker_index(n) is None)
     out: dict[int, HoleContext] = {}
     for scope, markers in _marker_scopes(tree):
         table = tables.of(scope)
@@ -132,6 +137,7 @@ def hole_contexts(module: ast.Module, generators: Collection[int] = ()) -> dict[
                 bound,
                 module_names if is_function else (),
                 must,
+                modules,
             )
     return out
 
