@@ -568,6 +568,7 @@ class _ModuleAttrs:
         self.name_ctor = compiled.vocab.ctor_id("Name")
         self.piece_base = compiled.vocab.piece_base
         self.pieces = load_pieces(str(compiled.meta["language"]))
+        self.usable = self.pieces.pieces == compiled.vocab.pieces  # names are spelled as the shipped pieces do
         self.aliases = [dict(t.context.modules) for t in tasks]
         self.start = [-1] * len(tasks)  # where in the row's fill the attribute being spelled begins
         self.trie: list[_Spellings | None] = [None] * len(tasks)
@@ -576,7 +577,7 @@ class _ModuleAttrs:
 
     def _spellings(self, module: str) -> _Spellings | None:
         if module not in self.known:
-            names = module_attributes(module)
+            names = module_attributes(module) if self.usable else None
             spelled = None
             if names is not None:
                 base = self.piece_base
